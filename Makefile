@@ -1,0 +1,98 @@
+# sockbox — one GNU Makefile, no configure step.
+#   make            build build/sockbox (and build/libsockbox.a)
+#   make run        install missing Debian packages, build, start `sockbox serve`
+#   make test       install missing packages, build, run unit + end-to-end tests
+#   make asan       build with -fsanitize=address,undefined into build/asan/
+#   make test-asan  the whole test suite against the sanitized build
+#   make bench      the comparisons in bench/ (never part of make test)
+#   V=1             show full commands; CI=true adds -Werror
+
+BUILD    ?= build
+CC       ?= cc
+OPTFLAGS ?= -O2 -g
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ifeq ($(CI),true)
+WARN     += -Werror
+endif
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+CPPFLAGS += -Isrc -D_GNU_SOURCE
+CFLAGS   += -std=gnu11 $(OPTFLAGS) $(WARN) $(SANFLAGS) -MMD -MP -pthread
+LDFLAGS  += $(SANFLAGS) -pthread
+LDLIBS   +=
+
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+LIB_SRC  := $(wildcard src/util/*.c src/loop/*.c src/net/*.c src/server/*.c src/services/*.c)
+BIN_SRC  := src/main.c $(wildcard src/cli/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+ifneq ($(V),1)
+Q  := @
+QCC = @printf '  CC      %s\n' $<;
+QLD = @printf '  LD      %s\n' $@;
+QAR = @printf '  AR      %s\n' $@;
+endif
+
+.PHONY: all run test unit e2e asan test-asan bench deps clean format
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/sockbox $(UNIT_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(QCC)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(QCC)$(CC) $(CPPFLAGS) $(CMOCKA_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libsockbox.a: $(LIB_OBJ)
+	$(QAR)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/sockbox: $(BIN_OBJ) $(BUILD)/libsockbox.a
+	$(QLD)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/libsockbox.a
+	$(QLD)$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+
+deps:
+	$(Q)scripts/deps.sh
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	exec $(BUILD)/sockbox serve
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory unit e2e
+
+unit: $(UNIT_BIN)
+	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+e2e: $(BUILD)/sockbox
+	$(Q)SOCKBOX_BIN=$(abspath $(BUILD)/sockbox) /usr/bin/python3 -m pytest -q tests/e2e
+
+asan:
+	$(Q)$(MAKE) --no-print-directory SAN=1 BUILD=build/asan all
+
+test-asan: deps
+	$(Q)$(MAKE) --no-print-directory SAN=1 BUILD=build/asan all unit e2e
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/run.sh
+
+format:
+	clang-format -i $(LIB_SRC) $(BIN_SRC) $(wildcard src/*/*.h) $(UNIT_SRC)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d) $(UNIT_BIN:%=%.d)

@@ -1,0 +1,124 @@
+/* cli — see cli.h. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "util/err.h"
+#include "util/log.h"
+#include "util/parse.h"
+
+static enum log_format current_format = LOG_FORMAT_TEXT;
+
+int cli_exit_code(int err)
+{
+	if (sb_is_resolver_error(err))
+		return EXIT_NOTFOUND;
+	switch (err) {
+	case 0:
+		return EXIT_OK;
+	case -ECONNREFUSED:
+		return EXIT_REFUSED;
+	case -ETIMEDOUT:
+		return EXIT_TIMEOUT;
+	case -ECONNRESET:
+	case -EPIPE:
+		return EXIT_RESET;
+	case SB_EPARSE:
+		return EXIT_USAGE;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("sockbox: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sockbox %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'sockbox %s --help'.\n", cmd);
+	return EXIT_USAGE;
+}
+
+bool cli_uint(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
+	      uint64_t *out)
+{
+	const char *why = "not a number";
+
+	if (parse_uint(arg, min, max, out, &why) == 0)
+		return true;
+	if (why && why[0] == 'o') /* "out of range": say which range */
+		cli_usage_error(cmd, "%s %s: must be between %" PRIu64 " and %" PRIu64, opt, arg,
+				min, max);
+	else
+		cli_usage_error(cmd, "%s %s: %s", opt, arg, why);
+	return false;
+}
+
+bool cli_duration(const char *cmd, const char *opt, const char *arg, uint64_t max_ms,
+		  uint64_t *out)
+{
+	const char *why = "not a duration";
+
+	if (parse_duration_ms(arg, max_ms, out, &why) == 0)
+		return true;
+	cli_usage_error(cmd, "%s %s: %s (examples: 500ms, 5s, 2m)", opt, arg, why);
+	return false;
+}
+
+void cli_log_setup(enum log_level level, enum log_format format)
+{
+	log_set_level(level);
+	log_set_format(format);
+	current_format = format;
+}
+
+void cli_notice(const char *text, const char *event, const struct log_field *fields, size_t n)
+{
+	char line[LOG_LINE_MAX];
+	size_t len;
+
+	if (current_format == LOG_FORMAT_TEXT) {
+		fprintf(stderr, "%s\n", text);
+		fflush(stderr);
+		return;
+	}
+	len = log_format_line(line, sizeof(line), LOG_FORMAT_JSON, LOG_LEVEL_INFO, event, fields, n);
+	fwrite(line, 1, len, stderr);
+	fflush(stderr);
+}
+
+void cli_ready(const char *addr)
+{
+	char text[512];
+	struct log_field f = LOG_STR("addr", addr);
+
+	snprintf(text, sizeof(text), "listening on %s", addr);
+	cli_notice(text, "listening", &f, 1);
+}
+
+unsigned cli_ncpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	return 1;
+}

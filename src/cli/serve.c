@@ -1,0 +1,242 @@
+/* serve — `sockbox serve [SERVICE] [-l ADDR]... [options]`. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli/cli.h"
+#include "server/server.h"
+#include "services/services.h"
+#include "util/err.h"
+#include "loop/loop.h"
+#include "util/log.h"
+
+enum {
+	OPT_WORKERS = 256,
+	OPT_MAX_CONNS,
+	OPT_IDLE_TIMEOUT,
+	OPT_DRAIN_TIMEOUT,
+	OPT_LOG_FORMAT,
+};
+
+static const struct option long_opts[] = {
+	{"listen", required_argument, NULL, 'l'},
+	{"workers", required_argument, NULL, OPT_WORKERS},
+	{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+	{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
+	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+#define DAY_MS (24ull * 3600 * 1000)
+
+static void usage(FILE *f)
+{
+	const struct service *s;
+
+	fprintf(f,
+		"Usage: sockbox serve [SERVICE] [-l ADDR]... [options]\n\n"
+		"Serve SERVICE (default: echo) to many clients at once.\n\n"
+		"Services:\n");
+	for (size_t i = 0; (s = services_at(i)); i++)
+		fprintf(f, "  %-10s %s\n", s->name, s->summary);
+	fprintf(f,
+		"\nOptions:\n"
+		"  -l, --listen ADDR       listen on ADDR; repeat for several (default 127.0.0.1:5050)\n"
+		"                          ADDR: [tcp://|udp://]HOST:PORT, :PORT (all interfaces),\n"
+		"                          [v6addr]:PORT, unix:/path; port 0 picks a free port\n"
+		"  -4, -6                  IPv4 or IPv6 only (for :PORT and host names)\n"
+		"      --workers N         worker threads, each with its own listening socket\n"
+		"                          (default: number of usable cores)\n"
+		"      --max-conns N       serve at most N connections at once; more are accepted\n"
+		"                          and closed at once, logged and counted (default: no limit)\n"
+		"      --idle-timeout DUR  close connections with no traffic for DUR (default: never)\n"
+		"      --drain-timeout DUR on SIGINT/SIGTERM, time to finish in-flight replies\n"
+		"                          before closing (default 5s); a second signal stops at once\n"
+		"      --log-format FMT    text (default) or json, one line per event on stderr\n"
+		"  -q, --quiet             log warnings and errors only\n"
+		"  -v, --verbose           log debug events too\n"
+		"  -h, --help              show this help\n\n"
+		"DUR is a number with a unit: 500ms, 5s, 2m, 1h (no unit: seconds).\n"
+		"Prints 'listening on ADDR' on stderr for every listener once it is ready, one log\n"
+		"line per connection opened and closed, and a summary when it exits.\n\n"
+		"Exit status: 0 after SIGINT/SIGTERM, 1 cannot listen or runtime failure,\n"
+		"2 usage error, 3 a listen address did not resolve.\n");
+}
+
+struct serve_opts {
+	struct server_config cfg;
+	enum log_level level;
+	enum log_format format;
+};
+
+static int add_listen(struct serve_opts *o, const char *arg)
+{
+	const char *why = NULL;
+
+	if (o->cfg.nlisten >= SERVER_MAX_LISTENERS)
+		return cli_usage_error("serve", "at most %d -l addresses", SERVER_MAX_LISTENERS);
+	if (addr_parse(arg, &o->cfg.listen[o->cfg.nlisten], &why) < 0)
+		return cli_usage_error("serve", "-l %s: %s", arg, why);
+	o->cfg.nlisten++;
+	return 0;
+}
+
+static int parse_opt(struct serve_opts *o, int c, const char *arg)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'l':
+		return add_listen(o, arg);
+	case '4':
+		o->cfg.family = ADDR_IPV4;
+		return 0;
+	case '6':
+		o->cfg.family = ADDR_IPV6;
+		return 0;
+	case OPT_WORKERS:
+		if (!cli_uint("serve", "--workers", arg, 1, SERVER_MAX_WORKERS, &v))
+			return EXIT_USAGE;
+		o->cfg.workers = (unsigned)v;
+		return 0;
+	case OPT_MAX_CONNS:
+		return cli_uint("serve", "--max-conns", arg, 1, UINT32_MAX, &o->cfg.max_conns)
+			       ? 0
+			       : EXIT_USAGE;
+	case OPT_IDLE_TIMEOUT:
+		return cli_duration("serve", "--idle-timeout", arg, DAY_MS, &o->cfg.idle_timeout_ms)
+			       ? 0
+			       : EXIT_USAGE;
+	case OPT_DRAIN_TIMEOUT:
+		return cli_duration("serve", "--drain-timeout", arg, DAY_MS,
+				    &o->cfg.drain_timeout_ms)
+			       ? 0
+			       : EXIT_USAGE;
+	case OPT_LOG_FORMAT:
+		if (!strcmp(arg, "text"))
+			o->format = LOG_FORMAT_TEXT;
+		else if (!strcmp(arg, "json"))
+			o->format = LOG_FORMAT_JSON;
+		else
+			return cli_usage_error("serve", "--log-format %s: text or json", arg);
+		return 0;
+	case 'q':
+		o->level = LOG_LEVEL_WARN;
+		return 0;
+	case 'v':
+		o->level = LOG_LEVEL_DEBUG;
+		return 0;
+	default:
+		return cli_usage_error("serve", "unknown option");
+	}
+}
+
+static int parse_args(struct serve_opts *o, int argc, char **argv)
+{
+	const char *name = "echo";
+	int c, rc;
+
+	server_config_init(&o->cfg);
+	o->cfg.workers = cli_ncpus();
+	o->level = LOG_LEVEL_INFO;
+	o->format = LOG_FORMAT_TEXT;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+l:46qvh", long_opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return -1;
+		}
+		if (c == '?' || c == ':')
+			return cli_usage_error("serve", "%s: unknown option or missing argument",
+					       argv[optind - 1]);
+		rc = parse_opt(o, c, optarg);
+		if (rc)
+			return rc;
+	}
+	if (optind < argc)
+		name = argv[optind++];
+	if (optind < argc)
+		return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+	o->cfg.service = services_find(name);
+	if (!o->cfg.service)
+		return cli_usage_error("serve", "unknown service '%s' (try: sockbox serve --help)",
+				       name);
+	if (o->cfg.nlisten == 0 && (rc = add_listen(o, "127.0.0.1:5050")))
+		return rc;
+	return 0;
+}
+
+/* Servers need many fds: take the hard limit, as nginx and redis do. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void print_summary(const struct server_stats *st, uint64_t ms)
+{
+	struct log_field f[] = {
+		LOG_UINT("connections", st->accepted),   LOG_UINT("refused", st->refused),
+		LOG_UINT("bytes_in", st->bytes_in),      LOG_UINT("bytes_out", st->bytes_out),
+		LOG_UINT("datagrams", st->datagrams_in), LOG_UINT("errors", st->errors),
+		LOG_DBL("duration", (double)ms / 1000.0),
+	};
+	char text[512];
+
+	snprintf(text, sizeof(text),
+		 "sockbox: served %" PRIu64 " connections (%" PRIu64 " refused), %" PRIu64
+		 " bytes in, %" PRIu64 " bytes out, %" PRIu64 " datagrams, %" PRIu64
+		 " errors in %.3fs",
+		 st->accepted, st->refused, st->bytes_in, st->bytes_out, st->datagrams_in,
+		 st->errors, (double)ms / 1000.0);
+	cli_notice(text, "summary", f, sizeof(f) / sizeof(f[0]));
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	struct serve_opts o;
+	struct server_open_error oe;
+	struct server_stats st;
+	struct server *s;
+	uint64_t t0;
+	int rc;
+
+	rc = parse_args(&o, argc, argv);
+	if (rc)
+		return rc < 0 ? EXIT_OK : rc;
+	cli_log_setup(o.level, o.format);
+	raise_fd_limit();
+	rc = server_open(&o.cfg, &s, &oe);
+	if (rc == -EPROTONOSUPPORT) {
+		cli_error("cannot serve %s on %s: the service does not support that transport",
+			  o.cfg.service->name, oe.addr);
+		return EXIT_USAGE;
+	}
+	if (rc) {
+		cli_error("cannot %s %s: %s", oe.what, oe.addr, sb_strerror(rc));
+		return sb_is_resolver_error(rc) ? EXIT_NOTFOUND : EXIT_FAIL;
+	}
+	for (size_t i = 0; i < server_listener_count(s); i++)
+		cli_ready(server_listener_name(s, i));
+	t0 = loop_clock_ms();
+	rc = server_run(s);
+	server_get_stats(s, &st);
+	print_summary(&st, loop_clock_ms() - t0);
+	server_free(s);
+	if (rc) {
+		cli_error("server failed: %s", sb_strerror(rc));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}

@@ -1,0 +1,50 @@
+/* sockbox — entry point: picks the command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define SOCKBOX_VERSION "0.1.0"
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{"serve", cmd_serve, "multi-client server (default: echo on 127.0.0.1:5050)"},
+	{"connect", cmd_connect, "interactive stream client: stdin -> socket -> stdout (like nc)"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: sockbox COMMAND [options]\n\n"
+		   "A socket multitool: servers, clients and probes for TCP, UDP and unix sockets.\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'sockbox COMMAND --help' describes a command.\n"
+		   "Exit status: 0 ok, 1 failure, 2 usage error, 3 name did not resolve,\n"
+		   "4 connection refused, 5 timed out, 7 connection reset.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("sockbox %s\n", SOCKBOX_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "sockbox: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,239 @@
+/* server — see server.h. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/listener.h"
+#include "server/worker.h"
+#include "util/err.h"
+#include "util/log.h"
+
+struct server {
+	struct server_config cfg;
+	struct listener listeners[SERVER_MAX_LISTENERS];
+	size_t nlisteners;
+	struct worker *workers;
+	unsigned nworkers; /* initialised */
+	struct worker_shared shared;
+	struct loop *loop; /* the main thread's: signals, worker exits */
+	atomic_bool stop_requested;
+};
+
+void server_config_init(struct server_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->workers = 1;
+	cfg->drain_timeout_ms = 5000;
+	cfg->high_water = 256 * 1024;
+}
+
+static unsigned transport_bit(enum addr_transport t)
+{
+	return t == ADDR_UDP ? SERVICE_UDP : t == ADDR_UNIX ? SERVICE_UNIX : SERVICE_TCP;
+}
+
+static int open_listeners(struct server *s, struct server_open_error *err)
+{
+	for (size_t i = 0; i < s->cfg.nlisten; i++) {
+		const struct addr_spec *spec = &s->cfg.listen[i];
+		int rc;
+
+		if (!(s->cfg.service->transports & transport_bit(spec->transport))) {
+			addr_spec_format(spec, err->addr, sizeof(err->addr));
+			err->what = "serve";
+			return -EPROTONOSUPPORT;
+		}
+		rc = listener_open(spec, s->cfg.family, s->cfg.workers, s->listeners,
+				   SERVER_MAX_LISTENERS, &s->nlisteners, err->addr,
+				   sizeof(err->addr));
+		if (rc) {
+			err->what = sb_is_resolver_error(rc) ? "resolve" : "listen on";
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int init_workers(struct server *s)
+{
+	s->workers = calloc(s->cfg.workers, sizeof(*s->workers));
+	if (!s->workers)
+		return -ENOMEM;
+	for (; s->nworkers < s->cfg.workers; s->nworkers++) {
+		struct worker *w = &s->workers[s->nworkers];
+		int err = worker_init(w, s->nworkers, &s->cfg, &s->shared);
+
+		if (err)
+			return err;
+		for (size_t i = 0; i < s->nlisteners; i++) {
+			const struct listener *l = &s->listeners[i];
+
+			err = worker_add_listener(w, listener_fd(l, s->nworkers), l->transport);
+			if (err) {
+				s->nworkers++; /* so server_free finishes it */
+				return err;
+			}
+		}
+	}
+	return 0;
+}
+
+int server_open(const struct server_config *cfg, struct server **out, struct server_open_error *err)
+{
+	struct server *s;
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	err->what = "start";
+	if (!cfg->service || cfg->workers < 1 || cfg->workers > SERVER_MAX_WORKERS ||
+	    cfg->nlisten < 1 || cfg->nlisten > SERVER_MAX_LISTENERS)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	rc = open_listeners(s, err);
+	if (!rc) {
+		err->what = "start";
+		rc = init_workers(s);
+	}
+	if (!rc)
+		rc = loop_new(&s->loop);
+	if (rc) {
+		server_free(s);
+		return rc;
+	}
+	s->shared.on_exit = s->loop;
+	*out = s;
+	return 0;
+}
+
+size_t server_listener_count(const struct server *s)
+{
+	return s->nlisteners;
+}
+
+const char *server_listener_name(const struct server *s, size_t i)
+{
+	return i < s->nlisteners ? s->listeners[i].name : NULL;
+}
+
+static void tell_workers(struct server *s)
+{
+	for (unsigned i = 0; i < s->nworkers; i++)
+		worker_drain(&s->workers[i]);
+}
+
+static void begin_drain(struct server *s, const char *why)
+{
+	if (atomic_exchange(&s->shared.draining, true)) {
+		/* Asked twice: stop now. */
+		LOG_WARN("stopping", LOG_STR("reason", why),
+			 LOG_UINT("active", atomic_load(&s->shared.active)));
+		atomic_store(&s->shared.stop_now, true);
+	} else {
+		LOG_INFO("draining", LOG_STR("reason", why),
+			 LOG_UINT("active", atomic_load(&s->shared.active)),
+			 LOG_DBL("timeout", (double)s->cfg.drain_timeout_ms / 1000.0));
+	}
+	tell_workers(s);
+}
+
+static void on_signal(struct loop *l, int signo, void *arg)
+{
+	(void)l;
+	begin_drain(arg, signo == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_wake(struct loop *l, void *arg)
+{
+	struct server *s = arg;
+
+	if (atomic_exchange(&s->stop_requested, false))
+		begin_drain(s, "stop requested");
+	if (atomic_load(&s->shared.exited) >= s->nworkers)
+		loop_stop(l);
+}
+
+void server_stop(struct server *s)
+{
+	atomic_store(&s->stop_requested, true);
+	loop_wake(s->loop);
+}
+
+static int start_workers(struct server *s, unsigned *started)
+{
+	for (*started = 0; *started < s->nworkers; (*started)++) {
+		int err = worker_start(&s->workers[*started]);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int server_run(struct server *s)
+{
+	sigset_t set, old;
+	unsigned started = 0;
+	int err;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	/* Blocked before the workers exist, so they inherit it and only the signalfd sees them. */
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	err = loop_signal_watch(s->loop, &set, on_signal, s);
+	if (!err)
+		err = loop_set_wake(s->loop, on_wake, s);
+	if (!err)
+		err = start_workers(s, &started);
+	if (err) {
+		atomic_store(&s->shared.draining, true);
+		atomic_store(&s->shared.stop_now, true);
+		for (unsigned i = 0; i < started; i++)
+			worker_drain(&s->workers[i]);
+	} else {
+		err = loop_run(s->loop);
+	}
+	for (unsigned i = 0; i < s->nworkers; i++)
+		worker_join(&s->workers[i]);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
+void server_get_stats(const struct server *s, struct server_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		const struct server_stats *w = &s->workers[i].stats;
+
+		out->accepted += w->accepted;
+		out->refused += w->refused;
+		out->bytes_in += w->bytes_in;
+		out->bytes_out += w->bytes_out;
+		out->datagrams_in += w->datagrams_in;
+		out->datagrams_out += w->datagrams_out;
+		out->errors += w->errors;
+		out->idle_closed += w->idle_closed;
+	}
+	out->active = atomic_load(&s->shared.active);
+}
+
+void server_free(struct server *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; i < s->nworkers; i++)
+		worker_fini(&s->workers[i]);
+	free(s->workers);
+	for (size_t i = 0; i < s->nlisteners; i++)
+		listener_close(&s->listeners[i]);
+	loop_free(s->loop);
+	free(s);
+}

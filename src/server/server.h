@@ -1,0 +1,85 @@
+/*
+ * server — a multi-worker server: configuration, listeners, workers, lifecycle.
+ *
+ * server_open() resolves and binds every listener on the calling thread, so every
+ * failure to start is reported synchronously with the address that failed.
+ * server_run() starts one worker thread per --workers (each with its own loop and its
+ * own SO_REUSEPORT socket per TCP/UDP listener), then waits on its own loop for
+ * SIGINT/SIGTERM: the first stops accepting and drains (in-flight replies finish, up
+ * to drain_timeout_ms), a second one stops at once. SIGPIPE is ignored.
+ *
+ * Owns the workers and listening sockets. Does not print: the CLI reads the bound
+ * addresses and the totals through the functions below.
+ */
+#ifndef SOCKBOX_SERVER_SERVER_H
+#define SOCKBOX_SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/addr.h"
+#include "server/service.h"
+
+#define SERVER_MAX_WORKERS 256
+#define SERVER_MAX_LISTENERS 32
+
+struct server_config {
+	const struct service *service;
+	struct addr_spec listen[SERVER_MAX_LISTENERS];
+	size_t nlisten;
+	enum addr_family family; /* -4 / -6 */
+	unsigned workers;        /* >= 1 */
+	uint64_t max_conns;      /* 0: no limit */
+	uint64_t idle_timeout_ms;  /* 0: none */
+	uint64_t drain_timeout_ms;
+	size_t high_water;       /* write-queue bytes past which reading pauses */
+};
+
+/* Defaults: echo-less (service NULL), 1 worker, drain 5 s, high water 256 KiB. */
+void server_config_init(struct server_config *cfg);
+
+/* Totals, summed over workers. */
+struct server_stats {
+	uint64_t accepted;  /* stream connections accepted and served */
+	uint64_t refused;   /* accepted then closed at once (--max-conns) */
+	uint64_t active;    /* open right now */
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t datagrams_in;
+	uint64_t datagrams_out;
+	uint64_t errors;    /* connections ended by an error, replies that could not be sent */
+	uint64_t idle_closed;
+};
+
+struct server;
+
+/* Where server_open failed, for the CLI's message. */
+struct server_open_error {
+	char addr[ADDR_STR_MAX + ADDR_HOST_MAX]; /* the address as given or resolved */
+	const char *what;                         /* "listen on", "resolve", ... */
+};
+
+/*
+ * Binds everything in cfg (cfg is copied). Returns 0 and *out, or a negative code with
+ * *err filled in. Nothing is left open on failure.
+ */
+int server_open(const struct server_config *cfg, struct server **out, struct server_open_error *err);
+
+/* Number of bound listening addresses, and the i-th as text ("127.0.0.1:5050",
+ * "udp://[::1]:7", "unix:/tmp/s"), real port included. */
+size_t server_listener_count(const struct server *s);
+const char *server_listener_name(const struct server *s, size_t i);
+
+/* Runs workers until SIGINT/SIGTERM and the drain are done. Returns 0 or a negative errno. */
+int server_run(struct server *s);
+
+/* Asks a running server to drain and stop, as SIGTERM would. Thread-safe. */
+void server_stop(struct server *s);
+
+void server_get_stats(const struct server *s, struct server_stats *out);
+
+/* Closes everything; removes unix socket files it created. NULL is a no-op. */
+void server_free(struct server *s);
+
+#endif

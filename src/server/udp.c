@@ -1,0 +1,173 @@
+/* udp — see udp.h. */
+#include "server/udp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "server/conn.h"
+#include "server/worker.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define UDP_BATCH 16
+#define UDP_DGRAM_MAX 65536
+#define UDP_BATCHES_PER_WAKE 4
+
+struct udp_port {
+	char *in; /* UDP_BATCH slots of UDP_DGRAM_MAX */
+	struct mmsghdr in_msgs[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH];
+	struct sockaddr_storage in_addr[UDP_BATCH];
+
+	char *out; /* replies of one batch, packed */
+	size_t out_used;
+	unsigned out_n, out_sent;
+	struct mmsghdr out_msgs[UDP_BATCH];
+	struct iovec out_iov[UDP_BATCH];
+	struct sockaddr_storage out_addr[UDP_BATCH];
+
+	/* The datagram being handled, for udp__reply. */
+	const struct sockaddr_storage *peer;
+	socklen_t peerlen;
+};
+
+int udp_port_new(struct udp_port **out)
+{
+	struct udp_port *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->in = malloc((size_t)UDP_BATCH * UDP_DGRAM_MAX);
+	p->out = malloc((size_t)UDP_BATCH * UDP_DGRAM_MAX);
+	if (!p->in || !p->out) {
+		udp_port_free(p);
+		return -ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+void udp_port_free(struct udp_port *p)
+{
+	if (!p)
+		return;
+	free(p->in);
+	free(p->out);
+	free(p);
+}
+
+int udp__reply(struct conn *c, const void *data, size_t len)
+{
+	struct udp_port *p = c->io.arg;
+	unsigned i = p->out_n;
+
+	if (len > UDP_DGRAM_MAX || i == UDP_BATCH ||
+	    p->out_used + len > (size_t)UDP_BATCH * UDP_DGRAM_MAX) {
+		c->w->stats.errors++;
+		LOG_DEBUG("udp-drop", LOG_STR("reason", "more replies than one batch holds"));
+		return -ENOBUFS;
+	}
+	memcpy(p->out + p->out_used, data, len);
+	memcpy(&p->out_addr[i], p->peer, p->peerlen);
+	p->out_iov[i] = (struct iovec){.iov_base = p->out + p->out_used, .iov_len = len};
+	p->out_msgs[i].msg_hdr = (struct msghdr){
+		.msg_name = &p->out_addr[i],
+		.msg_namelen = p->peerlen,
+		.msg_iov = &p->out_iov[i],
+		.msg_iovlen = 1,
+	};
+	p->out_used += len;
+	p->out_n++;
+	return 0;
+}
+
+/* Sends pending replies. Returns true when none is left. */
+static bool send_pending(struct worker *w, struct udp_port *p, int fd)
+{
+	while (p->out_sent < p->out_n) {
+		int n = sendmmsg(fd, p->out_msgs + p->out_sent, p->out_n - p->out_sent, 0);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == ENOBUFS)
+				return false;
+			if (errno == EINTR)
+				continue;
+			/* This datagram cannot be sent (too big, no route): skip it. */
+			LOG_DEBUG("udp-drop", LOG_STR("error", sb_strerror(-errno)));
+			w->stats.errors++;
+			p->out_sent++;
+			continue;
+		}
+		for (int i = 0; i < n; i++)
+			w->stats.bytes_out += p->out_msgs[p->out_sent + (unsigned)i].msg_len;
+		w->stats.datagrams_out += (unsigned)n;
+		p->out_sent += (unsigned)n;
+	}
+	p->out_n = p->out_sent = 0;
+	p->out_used = 0;
+	return true;
+}
+
+static int receive(struct udp_port *p, int fd)
+{
+	for (int i = 0; i < UDP_BATCH; i++) {
+		p->in_iov[i] = (struct iovec){.iov_base = p->in + (size_t)i * UDP_DGRAM_MAX,
+					      .iov_len = UDP_DGRAM_MAX};
+		p->in_msgs[i].msg_hdr = (struct msghdr){
+			.msg_name = &p->in_addr[i],
+			.msg_namelen = sizeof(p->in_addr[i]),
+			.msg_iov = &p->in_iov[i],
+			.msg_iovlen = 1,
+		};
+	}
+	return recvmmsg(fd, p->in_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+}
+
+static void dispatch(struct worker *w, struct udp_port *p, int n)
+{
+	const struct service *svc = w->cfg->service;
+	struct conn c;
+
+	for (int i = 0; i < n; i++) {
+		memset(&c, 0, sizeof(c));
+		c.flags = CONN_DGRAM;
+		c.w = w;
+		c.io.fd = -1;
+		c.io.arg = p;
+		addr_compact_set(&c.peer, (struct sockaddr *)&p->in_addr[i]);
+		p->peer = &p->in_addr[i];
+		p->peerlen = p->in_msgs[i].msg_hdr.msg_namelen;
+		w->stats.datagrams_in++;
+		w->stats.bytes_in += p->in_msgs[i].msg_len;
+		c.bytes_in = p->in_msgs[i].msg_len;
+		svc->message(&c, p->in_iov[i].iov_base, p->in_msgs[i].msg_len);
+	}
+}
+
+void udp__on_io(struct loop *l, struct loop_io *io, uint32_t revents)
+{
+	struct worker_listener *wl = io->arg;
+	struct udp_port *p = wl->udp;
+	struct worker *w = wl->w;
+
+	(void)revents;
+	if (!send_pending(w, p, io->fd))
+		return;
+	for (int b = 0; b < UDP_BATCHES_PER_WAKE; b++) {
+		int n = receive(p, io->fd);
+
+		if (n <= 0)
+			break; /* EAGAIN, or an ICMP error reported on the socket */
+		dispatch(w, p, n);
+		if (!send_pending(w, p, io->fd)) {
+			/* Stop reading until the kernel takes the rest. */
+			loop_io_set(l, io, EPOLLOUT);
+			return;
+		}
+		if (n < UDP_BATCH)
+			break;
+	}
+	loop_io_set(l, io, EPOLLIN);
+}

@@ -1,0 +1,23 @@
+/* services — see services.h. */
+#include "services/services.h"
+
+#include <string.h>
+
+static const struct service *const table[] = {
+	&service_echo,
+};
+
+const struct service *services_at(size_t i)
+{
+	return i < sizeof(table) / sizeof(table[0]) ? table[i] : NULL;
+}
+
+const struct service *services_find(const char *name)
+{
+	const struct service *s;
+
+	for (size_t i = 0; (s = services_at(i)); i++)
+		if (!strcmp(s->name, name))
+			return s;
+	return NULL;
+}

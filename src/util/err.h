@@ -1,0 +1,29 @@
+/*
+ * err — one error-code space for the whole program.
+ *
+ * Functions return 0 or a negative code. A negative code is either -errno or a
+ * resolver (getaddrinfo) error moved into its own range with SB_EAI(). sb_strerror()
+ * turns any code into short lower-case text ("address in use", "name not known").
+ * Thread-safe: returns static strings only.
+ */
+#ifndef SOCKBOX_UTIL_ERR_H
+#define SOCKBOX_UTIL_ERR_H
+
+#include <stdbool.h>
+
+/* getaddrinfo's EAI_* codes are small negative ints; shift them below every errno. */
+#define SB_EAI_BASE (-100000)
+#define SB_EAI(eai) (SB_EAI_BASE + (eai))
+
+/* Errors that are neither errno nor resolver codes. */
+enum {
+	SB_EPARSE = -200001, /* malformed input; the reason travels separately */
+};
+
+/* Text for code (0, -errno, SB_EAI(x) or SB_E*). Never NULL. */
+const char *sb_strerror(int code);
+
+/* True when code came from the resolver. */
+bool sb_is_resolver_error(int code);
+
+#endif
