@@ -213,13 +213,11 @@ static void flush(struct conn *c)
 	worker__touch(c->w, c);
 	if (c->wq.len)
 		return;
-	if (c->flags & CONN_CLOSING) {
+	c->flags &= (uint8_t)~CONN_READ_PAUSED;
+	if (c->flags & CONN_CLOSING)
 		start_linger(c);
-		return;
-	}
-	if (c->wq.len <= c->w->cfg->high_water)
-		c->flags &= (uint8_t)~CONN_READ_PAUSED;
-	set_events(c);
+	else
+		set_events(c);
 }
 
 static void on_peer_eof(struct conn *c)

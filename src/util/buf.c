@@ -15,6 +15,8 @@
 
 #define BUF_MIN 4096
 #define BUF_PAGE 4096
+/* No allocation can be larger (malloc refuses more than PTRDIFF_MAX anyway). */
+#define BUF_ALLOC_MAX ((size_t)PTRDIFF_MAX)
 
 struct bufq_chunk {
 	struct bufq_chunk *next;
@@ -44,16 +46,13 @@ int buf_append(struct buf *b, const void *data, size_t n)
 
 	if (n == 0)
 		return 0;
-	if (n > SIZE_MAX - b->len)
+	if (n > BUF_ALLOC_MAX - b->len)
 		return -ENOMEM;
 	need = b->len + n;
 	if (need > b->cap) {
 		cap = b->cap < BUF_MIN ? BUF_MIN : b->cap;
-		while (cap < need) {
-			if (cap > SIZE_MAX / 2)
-				return -ENOMEM;
-			cap *= 2;
-		}
+		while (cap < need)
+			cap = cap > BUF_ALLOC_MAX / 2 ? BUF_ALLOC_MAX : cap * 2;
 		p = realloc(b->data, cap);
 		if (!p)
 			return -ENOMEM;
@@ -100,7 +99,7 @@ static struct bufq_chunk *chunk_new(size_t n)
 	struct bufq_chunk *c;
 	size_t size;
 
-	if (n > SIZE_MAX - hdr - (BUF_PAGE - 1))
+	if (n > BUF_ALLOC_MAX - hdr - (BUF_PAGE - 1))
 		return NULL;
 	size = (n + hdr + BUF_PAGE - 1) / BUF_PAGE * BUF_PAGE;
 	if (size < BUFQ_CHUNK_MIN)
