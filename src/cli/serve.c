@@ -165,9 +165,15 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
 	o->cfg.service = services_find(name);
-	if (!o->cfg.service)
-		return cli_usage_error("serve", "unknown service '%s' (try: sockbox serve --help)",
-				       name);
+	if (!o->cfg.service) {
+		char list[256] = "";
+		const struct service *s;
+
+		for (size_t i = 0; (s = services_at(i)); i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 i ? ", " : "", s->name);
+		return cli_usage_error("serve", "unknown service '%s' (available: %s)", name, list);
+	}
 	if (o->cfg.nlisten == 0 && (rc = add_listen(o, "127.0.0.1:5050")))
 		return rc;
 	return 0;

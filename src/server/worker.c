@@ -180,6 +180,10 @@ static void pause_accepting(struct worker *w, int err)
 			loop_io_stop(w->loop, &w->listeners[i].io);
 	w->accept_paused = true;
 	loop_timer_start(w->loop, &w->backoff, ACCEPT_BACKOFF_MS, 0);
+	if (w->accept_starved)
+		return; /* said once per episode, not every 100 ms */
+	w->accept_starved = true;
+	w->stats.errors++;
 	LOG_WARN("accept-paused", LOG_UINT("worker", w->id), LOG_STR("error", sb_strerror(err)),
 		 LOG_UINT("retry_ms", ACCEPT_BACKOFF_MS));
 }
@@ -220,6 +224,7 @@ static void on_accept(struct loop *l, struct loop_io *io, uint32_t revents)
 		int fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
+			w->accept_starved = false;
 			if (len == 0 || wl->transport == ADDR_UNIX)
 				ss.ss_family = AF_UNIX;
 			worker_adopt(w, fd, (struct sockaddr *)&ss);
@@ -230,7 +235,6 @@ static void on_accept(struct loop *l, struct loop_io *io, uint32_t revents)
 		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
 			continue;
 		/* EMFILE, ENFILE, ENOBUFS, ENOMEM: waiting is the only cure; do not spin. */
-		w->stats.errors++;
 		pause_accepting(w, -errno);
 		return;
 	}

@@ -62,7 +62,8 @@ struct worker {
 
 	struct worker_listener *listeners;
 	size_t nlisteners;
-	bool accept_paused;
+	bool accept_paused;  /* listeners off until the back-off timer */
+	bool accept_starved; /* out of fds since the last successful accept */
 
 	struct loop_timer sweep;
 	struct loop_timer backoff;
