@@ -20,7 +20,6 @@ struct server {
 	unsigned nworkers; /* initialised */
 	struct worker_shared shared;
 	struct loop *loop; /* the main thread's: signals, worker exits */
-	atomic_bool stop_requested;
 };
 
 void server_config_init(struct server_config *cfg)
@@ -149,20 +148,13 @@ static void on_signal(struct loop *l, int signo, void *arg)
 	begin_drain(arg, signo == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* A worker's thread finished. */
 static void on_wake(struct loop *l, void *arg)
 {
 	struct server *s = arg;
 
-	if (atomic_exchange(&s->stop_requested, false))
-		begin_drain(s, "stop requested");
 	if (atomic_load(&s->shared.exited) >= s->nworkers)
 		loop_stop(l);
-}
-
-void server_stop(struct server *s)
-{
-	atomic_store(&s->stop_requested, true);
-	loop_wake(s->loop);
 }
 
 static int start_workers(struct server *s, unsigned *started)

@@ -74,9 +74,6 @@ const char *server_listener_name(const struct server *s, size_t i);
 /* Runs workers until SIGINT/SIGTERM and the drain are done. Returns 0 or a negative errno. */
 int server_run(struct server *s);
 
-/* Asks a running server to drain and stop, as SIGTERM would. Thread-safe. */
-void server_stop(struct server *s);
-
 void server_get_stats(const struct server *s, struct server_stats *out);
 
 /* Closes everything; removes unix socket files it created. NULL is a no-op. */
