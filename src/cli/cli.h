@@ -28,7 +28,7 @@ int cli_exit_code(int err);
 /* "sockbox: <message>\n" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* "sockbox CMD: <message>\nTry 'sockbox CMD --help'.\n"; returns EXIT_USAGE. */
+/* "sockbox: <message>\nTry 'sockbox CMD --help'.\n"; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Parse an option's argument; on failure print "sockbox CMD: --opt ARG: reason" and return false. */

@@ -148,7 +148,7 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 	o->level = LOG_LEVEL_INFO;
 	o->format = LOG_FORMAT_TEXT;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+l:46qvh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:46qvh", long_opts, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
 			return -1;

@@ -288,10 +288,11 @@ static void on_sweep(struct loop *l, struct loop_timer *t)
 	while (idle && (c = w->active_head) && now - c->last_ms >= idle) {
 		c->reason = CONN_R_IDLE;
 		w->stats.idle_closed++;
-		if (c->wq.len)
-			conn_abort(c, CONN_R_IDLE, 0); /* a peer that reads nothing: stuck */
+		/* Replies waiting for a peer that reads nothing: it is stuck, not idle. */
+		if (c->wq.len || (c->flags & CONN_CLOSING))
+			conn_abort(c, CONN_R_IDLE, 0);
 		else
-			conn_close(c);
+			conn_close(c); /* moves it to the linger list */
 	}
 }
 
