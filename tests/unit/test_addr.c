@@ -9,26 +9,25 @@
 #include <stdio.h>
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "net/addr.h"
 #include "util/err.h"
+
+static void *the_guard;
 
 /* Parses s placed so its NUL is the last byte before a PROT_NONE page: over-reads fault. */
 static int parse_guarded(const char *s, struct addr_spec *out, const char **why)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	size_t n = strlen(s) + 1;
-	char *mem = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int rc;
+	return addr_parse(guard_input(&the_guard, s, strlen(s)), out, why);
+}
 
-	assert_true(mem != MAP_FAILED);
-	assert_int_equal(mprotect(mem + page, (size_t)page, PROT_NONE), 0);
-	memcpy(mem + page - n, s, n);
-	rc = addr_parse(mem + page - n, out, why);
-	munmap(mem, (size_t)page * 2);
+static int setup_guard(void **state)
+{
+	int rc = guard_setup(state);
+
+	the_guard = *state;
 	return rc;
 }
 
@@ -268,5 +267,5 @@ int main(void)
 		cmocka_unit_test(test_resolve_unknown_name_gives_a_resolver_error),
 	};
 
-	return cmocka_run_group_tests_name("addr", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("addr", tests, setup_guard, guard_teardown);
 }

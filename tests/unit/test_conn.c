@@ -18,6 +18,7 @@
 #include "server/conn.h"
 #include "server/worker.h"
 #include "services/services.h"
+#include "util/log.h"
 
 struct fixture {
 	struct server_config cfg;
@@ -66,6 +67,7 @@ static int setup_with_idle_timeout(void **state, uint64_t idle_ms)
 	f->c = worker_adopt(&f->w, sv[0], &sa);
 	assert_non_null(f->c);
 	closes_seen = 0;
+	log_set_level(LOG_LEVEL_WARN); /* keep the test output to the test's own lines */
 	*state = f;
 	return 0;
 }

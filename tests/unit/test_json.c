@@ -6,53 +6,10 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "util/json.h"
-
-/*
- * A two-page mapping whose second page is PROT_NONE. Input strings are copied so
- * their NUL is the last readable byte; output buffers so their last byte is.
- */
-struct guard {
-	char *base;
-	size_t page;
-};
-
-static int guard_setup(void **state)
-{
-	static struct guard g;
-
-	g.page = (size_t)sysconf(_SC_PAGESIZE);
-	g.base = mmap(NULL, 2 * g.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		      0);
-	if (g.base == MAP_FAILED)
-		return -1;
-	if (mprotect(g.base + g.page, g.page, PROT_NONE) != 0)
-		return -1;
-	*state = &g;
-	return 0;
-}
-
-static int guard_teardown(void **state)
-{
-	struct guard *g = *state;
-
-	munmap(g->base, 2 * g->page);
-	return 0;
-}
-
-/* s (n bytes plus a NUL) placed to end right at the guard page. */
-static const char *input_at_guard(void **state, const char *s, size_t n)
-{
-	struct guard *g = *state;
-	char *p = g->base + g->page - (n + 1);
-
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
 
 /* Escapes the n bytes at s (read from against the guard page) into out. */
 static int put(void **state, const char *s, size_t n, char *out, size_t size)
@@ -61,7 +18,7 @@ static int put(void **state, const char *s, size_t n, char *out, size_t size)
 	int r;
 
 	memset(out, 'X', size);
-	r = json_put_string(out, size, &pos, input_at_guard(state, s, n));
+	r = json_put_string(out, size, &pos, guard_input(state, s, n));
 	if (r == 0)
 		assert_int_equal(pos, strlen(out));
 	else
@@ -187,7 +144,6 @@ static void test_json_put_string_leaves_pos_unchanged_when_it_does_not_fit(void 
 
 static void test_json_put_string_never_writes_past_size(void **state)
 {
-	struct guard *g = *state;
 	const char *in = "\xe2\x82\xac\n\"x\xff";
 	size_t size, pos;
 	char *out;
@@ -195,7 +151,7 @@ static void test_json_put_string_never_writes_past_size(void **state)
 
 	/* Output buffers of every size ending right at the guard page. */
 	for (size = 1; size < 40; size++) {
-		out = g->base + g->page - size;
+		out = guard_output(state, size);
 		pos = 0;
 		r = json_put_string(out, size, &pos, in);
 		if (r == 0) {

@@ -6,62 +6,20 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "util/parse.h"
-
-/*
- * A two-page mapping whose second page is PROT_NONE; strings are copied so their
- * NUL is the last readable byte, so reading one byte too far faults.
- */
-struct guard {
-	char *base;
-	size_t page;
-};
-
-static int guard_setup(void **state)
-{
-	static struct guard g;
-
-	g.page = (size_t)sysconf(_SC_PAGESIZE);
-	g.base = mmap(NULL, 2 * g.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		      0);
-	if (g.base == MAP_FAILED)
-		return -1;
-	if (mprotect(g.base + g.page, g.page, PROT_NONE) != 0)
-		return -1;
-	*state = &g;
-	return 0;
-}
-
-static int guard_teardown(void **state)
-{
-	struct guard *g = *state;
-
-	munmap(g->base, 2 * g->page);
-	return 0;
-}
-
-static const char *at_guard(void **state, const char *s)
-{
-	struct guard *g = *state;
-	size_t n = strlen(s) + 1;
-	char *p = g->base + g->page - n;
-
-	memcpy(p, s, n);
-	return p;
-}
 
 static int uint_of(void **state, const char *s, uint64_t min, uint64_t max, uint64_t *out,
 		   const char **why)
 {
-	return parse_uint(at_guard(state, s), min, max, out, why);
+	return parse_uint(guard_input(state, s, strlen(s)), min, max, out, why);
 }
 
 static int dur_of(void **state, const char *s, uint64_t max, uint64_t *out, const char **why)
 {
-	return parse_duration_ms(at_guard(state, s), max, out, why);
+	return parse_duration_ms(guard_input(state, s, strlen(s)), max, out, why);
 }
 
 static void test_parse_uint_accepts_decimal_digits(void **state)
