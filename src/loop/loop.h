@@ -8,8 +8,11 @@
  * again on the next turn, which keeps the loop fair without per-fd bookkeeping.
  *
  * Timers are few per loop (a once-a-second idle sweep, a drain deadline, a
- * back-off): a list sorted by due time. Idle timeouts for many connections are
- * the owner's job (one sweep over an activity-ordered list), not a timer each.
+ * back-off): a list sorted by due time, behind one timerfd set to the first due
+ * time, so epoll_wait itself never needs a timeout (a timeout arms a kernel timer on
+ * every wait, which costs a VM exit per message on virtual machines). Idle timeouts
+ * for many connections are the owner's job (one sweep over an activity-ordered
+ * list), not a timer each.
  *
  * Time is read once per turn: loop_now_ms() is the monotonic time at the start of
  * the current dispatch, cheap to call on every message.
