@@ -108,3 +108,22 @@ def test_connect_help_mentions_every_flag():
     text = (r.stdout + r.stderr).decode(errors="replace")
     for flag in ("-u", "-4", "-6", "-w", "-q"):
         assert _mentions(text, flag), f"connect --help does not mention {flag}:\n{text}"
+
+
+@pytest.mark.parametrize("command", ["serve", "connect"])
+def test_man_page_documents_every_flag_that_help_lists(command):
+    """The man page stays in step with the flags: every option --help lists is in it."""
+    import os
+
+    from conftest import REPO
+
+    r = sockbox(command, "--help", timeout=15)
+    assert r.returncode == 0, r.stderr
+    flags = set(re.findall(r"(?m)^\s+(?:-\w, )?(--[a-z][a-z0-9-]*|-\w)\b", r.stdout.decode()))
+    flags |= set(re.findall(r"(?m)^\s+-\w, (--[a-z][a-z0-9-]*)", r.stdout.decode()))
+    assert len(flags) >= 5, f"could not read the flags from --help: {flags}"
+    with open(os.path.join(REPO, "man", "sockbox.1"), encoding="utf-8") as f:
+        # troff writes '-' as '\-'; undo it to compare
+        man = f.read().replace("\\-", "-")
+    missing = sorted(flag for flag in flags if flag not in man)
+    assert not missing, f"man/sockbox.1 lacks {command} flags {missing}"
