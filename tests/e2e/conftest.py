@@ -35,7 +35,7 @@ SUMMARY_RE = re.compile(
     r"^sockbox: served (\d+) connections \((\d+) refused\), (\d+) bytes in, (\d+) bytes out, "
     r"(\d+) datagrams, (\d+) errors in (\d+\.\d+)s$"
 )
-LOG_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (\w+) (\w+)(.*)$")
+LOG_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (\w+) ([\w-]+)(.*)$")
 KV_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 
 

@@ -1,5 +1,6 @@
 """--max-conns and --idle-timeout."""
 
+import os
 import socket
 import threading
 import time
@@ -134,3 +135,40 @@ def test_idle_timeout_after_half_close_still_delivers_everything(serve):
         assert recv_until_eof(s) == b"x" * 10000
     ev = srv.wait_event("close")[0]
     assert ev["reason"] != "idle timeout", ev
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_fds_pauses_accepting_without_spinning_and_recovers(serve):
+    import subprocess
+
+    srv = serve("-l", "127.0.0.1:0", "--workers", "1")
+    # Leave the running server a handful of fds: accept4() will fail with EMFILE.
+    subprocess.run(["prlimit", "--pid", str(srv.pid), "--nofile=24:24"], check=True, timeout=10)
+    clients = []
+    try:
+        for _ in range(40):  # the kernel completes these handshakes whether accepted or not
+            clients.append(srv.connect())
+        srv.wait_event("accept-paused")
+        # A server that retried accept() in a loop would burn a whole core here.
+        before = _cpu_seconds(srv.pid)
+        time.sleep(1.5)
+        used = _cpu_seconds(srv.pid) - before
+        assert used < 0.5, f"server used {used:.2f}s of CPU in 1.5s while out of fds"
+        # Said once per episode, not once per retry.
+        assert len(srv.events("accept-paused")) == 1
+        # Served connections still work; freeing fds lets the waiting ones in.
+        assert echo_roundtrip(clients[0], b"still here") == b"still here"
+        for c in clients[:-1]:
+            c.close()
+        clients = clients[-1:]
+        assert echo_roundtrip(clients[0], b"last in line") == b"last in line"
+    finally:
+        for c in clients:
+            c.close()
+    rc, err = srv.stop()
+    assert rc == 0, err[-2000:]
