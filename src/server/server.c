@@ -168,19 +168,24 @@ static int start_workers(struct server *s, unsigned *started)
 	return 0;
 }
 
-int server_run(struct server *s)
+/* One worker: it runs on this thread and watches the signals itself. */
+static int run_inline(struct server *s, const sigset_t *set)
 {
-	sigset_t set, old;
+	struct worker *w = &s->workers[0];
+	int err;
+
+	s->shared.on_exit = NULL;
+	err = loop_signal_watch(w->loop, set, on_signal, s);
+	return err ? err : worker_run(w);
+}
+
+/* Several workers: each on its own thread; this one waits for signals and their exits. */
+static int run_threads(struct server *s, const sigset_t *set)
+{
 	unsigned started = 0;
 	int err;
 
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	/* Blocked before the workers exist, so they inherit it and only the signalfd sees them. */
-	pthread_sigmask(SIG_BLOCK, &set, &old);
-	err = loop_signal_watch(s->loop, &set, on_signal, s);
+	err = loop_signal_watch(s->loop, set, on_signal, s);
 	if (!err)
 		err = loop_set_wake(s->loop, on_wake, s);
 	if (!err)
@@ -195,6 +200,21 @@ int server_run(struct server *s)
 	}
 	for (unsigned i = 0; i < s->nworkers; i++)
 		worker_join(&s->workers[i]);
+	return err;
+}
+
+int server_run(struct server *s)
+{
+	sigset_t set, old;
+	int err;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	/* Blocked before any worker exists, so they inherit it and only the signalfd sees them. */
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	err = s->nworkers == 1 ? run_inline(s, &set) : run_threads(s, &set);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return err;
 }

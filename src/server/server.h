@@ -6,7 +6,9 @@
  * server_run() starts one worker thread per --workers (each with its own loop and its
  * own SO_REUSEPORT socket per TCP/UDP listener), then waits on its own loop for
  * SIGINT/SIGTERM: the first stops accepting and drains (in-flight replies finish, up
- * to drain_timeout_ms), a second one stops at once. SIGPIPE is ignored.
+ * to drain_timeout_ms), a second one stops at once. With one worker, the worker runs on
+ * the calling thread and watches the signals itself, so the process keeps one thread.
+ * SIGPIPE is ignored.
  *
  * Owns the workers and listening sockets. Does not print: the CLI reads the bound
  * addresses and the totals through the functions below.

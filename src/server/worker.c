@@ -401,9 +401,9 @@ void worker_fini(struct worker *w)
 	memset(w, 0, sizeof(*w));
 }
 
-static void *worker_main(void *arg)
+/* Serves until drained; then closes what is left and tells the server. */
+static int serve_until_drained(struct worker *w)
 {
-	struct worker *w = arg;
 	int err = loop_run(w->loop);
 
 	if (err)
@@ -414,7 +414,20 @@ static void *worker_main(void *arg)
 	atomic_fetch_add(&w->shared->exited, 1);
 	if (w->shared->on_exit)
 		loop_wake(w->shared->on_exit);
+	return err;
+}
+
+static void *worker_main(void *arg)
+{
+	serve_until_drained(arg);
 	return NULL;
+}
+
+int worker_run(struct worker *w)
+{
+	int err = listen_all(w);
+
+	return err ? err : serve_until_drained(w);
 }
 
 int worker_start(struct worker *w)

@@ -8,7 +8,8 @@
  * fds (server/listener does) and does not print.
  *
  * Threading: everything runs on the worker's own thread except worker_start(),
- * worker_drain() and worker_join(), called from the main thread.
+ * worker_drain() and worker_join(), called from the main thread. worker_run() makes
+ * the calling thread the worker's own.
  */
 #ifndef SOCKBOX_SERVER_WORKER_H
 #define SOCKBOX_SERVER_WORKER_H
@@ -95,6 +96,12 @@ struct conn *worker_adopt(struct worker *w, int fd, const struct sockaddr *peer)
 
 /* Starts listening and the worker's thread. Returns 0 or -errno. */
 int worker_start(struct worker *w);
+/*
+ * Starts listening and serves on the calling thread until drained. A server with one worker
+ * runs it this way: a process with a single thread skips the kernel's and libc's
+ * multi-threaded paths (shared fd-table refcounts, cancellation points) on every syscall.
+ */
+int worker_run(struct worker *w);
 /* Thread-safe: tells w to look at shared->draining / stop_now; its thread exits when done. */
 void worker_drain(struct worker *w);
 void worker_join(struct worker *w);
