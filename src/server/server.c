@@ -209,6 +209,13 @@ int server_run(struct server *s)
 	int err;
 
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * A shell starts `cmd &` with SIGINT ignored. Linux still queues a blocked, ignored
+	 * signal for the signalfd, but valgrind (which emulates signal masks) drops it: take
+	 * the default back so `kill -INT` drains there too.
+	 */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
