@@ -66,7 +66,7 @@ deps:
 	$(Q)scripts/deps.sh
 
 run: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/sockbox
 	exec $(BUILD)/sockbox serve
 
 test: deps
