@@ -358,3 +358,29 @@ def test_abrupt_clients_do_not_hurt_others(serve):
     assert echo_roundtrip(keep, b"after") == b"after"
     keep.close()
     assert srv.proc.poll() is None, "server died"
+
+
+def _echo_at(host, port):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(IO_TIMEOUT)
+        s.connect((host, port))
+        return echo_roundtrip(s, b"dual")
+
+
+@needs_ipv6
+@pytest.mark.parametrize("flag,want_v4,want_v6", [
+    (None, True, True),   # :PORT listens dual-stack on [::]
+    ("-4", True, False),
+    ("-6", False, True),
+])
+def test_all_interfaces_listener_is_dual_stack_unless_told(serve, flag, want_v4, want_v6):
+    srv = serve(*([flag] if flag else []), "-l", ":0")
+    _, _, (host, port) = parse_addr(srv.addrs[0])
+    assert host == ("0.0.0.0" if flag == "-4" else "::"), srv.addrs[0]
+    for h, want in (("127.0.0.1", want_v4), ("::1", want_v6)):
+        if want:
+            assert _echo_at(h, port) == b"dual"
+        else:
+            with pytest.raises(ConnectionRefusedError):
+                _echo_at(h, port)
