@@ -17,9 +17,10 @@ static const struct command {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: sockbox COMMAND [options]\n\n"
-		   "A socket multitool: servers, clients and probes for TCP, UDP and unix sockets.\n\n"
-		   "Commands:\n");
+	fprintf(f,
+		"Usage: sockbox COMMAND [options]\n\n"
+		"A socket multitool: servers, clients and probes for TCP, UDP and unix sockets.\n\n"
+		"Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'sockbox COMMAND --help' describes a command.\n"

@@ -72,8 +72,7 @@ bool cli_uint(const char *cmd, const char *opt, const char *arg, uint64_t min, u
 	return false;
 }
 
-bool cli_duration(const char *cmd, const char *opt, const char *arg, uint64_t max_ms,
-		  uint64_t *out)
+bool cli_duration(const char *cmd, const char *opt, const char *arg, uint64_t max_ms, uint64_t *out)
 {
 	const char *why = "not a duration";
 
@@ -100,7 +99,8 @@ void cli_notice(const char *text, const char *event, const struct log_field *fie
 		fflush(stderr);
 		return;
 	}
-	len = log_format_line(line, sizeof(line), LOG_FORMAT_JSON, LOG_LEVEL_INFO, event, fields, n);
+	len = log_format_line(line, sizeof(line), LOG_FORMAT_JSON, LOG_LEVEL_INFO, event, fields,
+			      n);
 	fwrite(line, 1, len, stderr);
 	fflush(stderr);
 }

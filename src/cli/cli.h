@@ -13,13 +13,13 @@
 
 enum cli_exit {
 	EXIT_OK = 0,
-	EXIT_FAIL = 1,     /* runtime failure not listed below */
-	EXIT_USAGE = 2,    /* bad flag, address syntax or number */
+	EXIT_FAIL = 1,	   /* runtime failure not listed below */
+	EXIT_USAGE = 2,	   /* bad flag, address syntax or number */
 	EXIT_NOTFOUND = 3, /* name did not resolve */
 	EXIT_REFUSED = 4,  /* connection refused */
 	EXIT_TIMEOUT = 5,  /* timed out */
-	EXIT_TLS = 6,      /* TLS handshake or verification failed */
-	EXIT_RESET = 7,    /* reset, or the peer closed before the reply was complete */
+	EXIT_TLS = 6,	   /* TLS handshake or verification failed */
+	EXIT_RESET = 7,	   /* reset, or the peer closed before the reply was complete */
 };
 
 /* The exit code for a negative error code (resolver -> 3, refused -> 4, ...). */
@@ -31,7 +31,8 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "sockbox: <message>\nTry 'sockbox CMD --help'.\n"; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parse an option's argument; on failure print "sockbox CMD: --opt ARG: reason" and return false. */
+/* Parse an option's argument; on failure print "sockbox CMD: --opt ARG: reason" and return false.
+ */
 bool cli_uint(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
 	      uint64_t *out);
 bool cli_duration(const char *cmd, const char *opt, const char *arg, uint64_t max_ms,

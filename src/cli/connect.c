@@ -213,7 +213,8 @@ static void on_connected(struct dial *d, int fd, int err, const struct sockaddr 
 		fprintf(stderr, "connected to %s\n", name);
 	loop_io_init(&cl->sock, fd, on_sock, cl);
 	loop_io_init(&cl->in, STDIN_FILENO, on_stdin, cl);
-	/* epoll refuses regular files and /dev/null: those are read when the socket can take more. */
+	/* epoll refuses regular files and /dev/null: those are read when the socket can take more.
+	 */
 	cl->in_pollable = loop_io_set(cl->loop, &cl->in, EPOLLIN) == 0;
 	set_sock_events(cl);
 }
@@ -264,7 +265,8 @@ static int parse_args(struct client *cl, int argc, char **argv, enum addr_family
 	} else if (argc - optind == 1) {
 		target = argv[optind];
 	} else {
-		return cli_usage_error("connect", argc == optind ? "missing ADDR" : "too many arguments");
+		return cli_usage_error("connect",
+				       argc == optind ? "missing ADDR" : "too many arguments");
 	}
 	if (addr_parse(target, &cl->spec, &why) < 0)
 		return cli_usage_error("connect", "%s: %s", target, why);

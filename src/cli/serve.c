@@ -40,10 +40,9 @@ static void usage(FILE *f)
 {
 	const struct service *s;
 
-	fprintf(f,
-		"Usage: sockbox serve [SERVICE] [-l ADDR]... [options]\n\n"
-		"Serve SERVICE (default: echo) to many clients at once.\n\n"
-		"Services:\n");
+	fprintf(f, "Usage: sockbox serve [SERVICE] [-l ADDR]... [options]\n\n"
+		   "Serve SERVICE (default: echo) to many clients at once.\n\n"
+		   "Services:\n");
 	for (size_t i = 0; (s = services_at(i)); i++)
 		fprintf(f, "  %-10s %s\n", s->name, s->summary);
 	fprintf(f,
@@ -193,9 +192,9 @@ static void raise_fd_limit(void)
 static void print_summary(const struct server_stats *st, uint64_t ms)
 {
 	struct log_field f[] = {
-		LOG_UINT("connections", st->accepted),   LOG_UINT("refused", st->refused),
-		LOG_UINT("bytes_in", st->bytes_in),      LOG_UINT("bytes_out", st->bytes_out),
-		LOG_UINT("datagrams", st->datagrams_in), LOG_UINT("errors", st->errors),
+		LOG_UINT("connections", st->accepted),	  LOG_UINT("refused", st->refused),
+		LOG_UINT("bytes_in", st->bytes_in),	  LOG_UINT("bytes_out", st->bytes_out),
+		LOG_UINT("datagrams", st->datagrams_in),  LOG_UINT("errors", st->errors),
 		LOG_DBL("duration", (double)ms / 1000.0),
 	};
 	char text[512];

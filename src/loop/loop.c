@@ -18,7 +18,7 @@ struct loop {
 	uint64_t now_ms;
 	struct loop_timer *timers; /* sorted by due_ms */
 	struct loop_io timer_io;   /* a timerfd set to the first due time */
-	uint64_t armed_ms;         /* what timer_io is set to; 0: disarmed */
+	uint64_t armed_ms;	   /* what timer_io is set to; 0: disarmed */
 
 	struct loop_io wake_io;
 	loop_fn wake_cb;

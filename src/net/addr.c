@@ -148,7 +148,9 @@ int addr_resolve(const struct addr_spec *spec, bool passive, enum addr_family fa
 	if (spec->transport == ADDR_UNIX)
 		return -EAFNOSUPPORT;
 	hints.ai_socktype = spec->transport == ADDR_UDP ? SOCK_DGRAM : SOCK_STREAM;
-	hints.ai_family = family == ADDR_IPV4 ? AF_INET : family == ADDR_IPV6 ? AF_INET6 : AF_UNSPEC;
+	hints.ai_family = family == ADDR_IPV4	? AF_INET
+			  : family == ADDR_IPV6 ? AF_INET6
+						: AF_UNSPEC;
 	if (passive && !spec->host[0])
 		rc = resolve_wildcard(spec, family, &hints, res);
 	else

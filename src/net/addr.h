@@ -22,14 +22,14 @@
 
 enum addr_transport { ADDR_TCP, ADDR_UDP, ADDR_UNIX };
 
-#define ADDR_HOST_MAX 256
-#define ADDR_PORT_MAX 32
+#define ADDR_HOST_MAX	   256
+#define ADDR_PORT_MAX	   32
 #define ADDR_UNIX_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 
 struct addr_spec {
 	enum addr_transport transport;
-	char host[ADDR_HOST_MAX]; /* "" = any/this machine; brackets removed */
-	char port[ADDR_PORT_MAX]; /* number or service name */
+	char host[ADDR_HOST_MAX];      /* "" = any/this machine; brackets removed */
+	char port[ADDR_PORT_MAX];      /* number or service name */
 	char path[ADDR_UNIX_PATH_MAX]; /* unix: path; abstract names start with '@' */
 };
 

@@ -10,15 +10,15 @@
 
 struct dial {
 	struct loop *loop;
-	struct addrinfo *res;      /* resolved list (TCP/UDP), NULL for unix */
-	struct addrinfo *cur;      /* the attempt in progress */
-	struct addrinfo unix_ai;   /* a one-element list for unix paths */
+	struct addrinfo *res;	 /* resolved list (TCP/UDP), NULL for unix */
+	struct addrinfo *cur;	 /* the attempt in progress */
+	struct addrinfo unix_ai; /* a one-element list for unix paths */
 	struct sockaddr_un sun;
 	int socktype;
 	uint64_t timeout_ms;
 	struct loop_io io;
 	struct loop_timer timer;
-	int first_err;             /* first non-timeout failure */
+	int first_err; /* first non-timeout failure */
 	dial_cb cb;
 	void *arg;
 };

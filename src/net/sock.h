@@ -14,8 +14,8 @@
 
 struct sock_listen_opts {
 	bool reuseport; /* SO_REUSEPORT, so every worker can have its own socket */
-	bool v6only;    /* IPV6_V6ONLY for AF_INET6 (false: dual-stack) */
-	int backlog;    /* TCP/unix; 0 = default (SOMAXCONN) */
+	bool v6only;	/* IPV6_V6ONLY for AF_INET6 (false: dual-stack) */
+	int backlog;	/* TCP/unix; 0 = default (SOMAXCONN) */
 };
 
 /*

@@ -13,7 +13,7 @@
 #include "util/log.h"
 
 #define CONN_READS_PER_WAKE 4
-#define CONN_IOV_MAX 64
+#define CONN_IOV_MAX	    64
 
 static const char *const reason_text[] = {
 	[CONN_R_NONE] = "unknown",
@@ -76,8 +76,9 @@ static void log_close(const struct conn *c)
 		return;
 	}
 	LOG_INFO("close", LOG_STR("peer", peer), LOG_UINT("worker", c->w->id),
-		 LOG_UINT("active", atomic_load(&c->w->shared->active)), LOG_UINT("in", c->bytes_in),
-		 LOG_UINT("out", c->bytes_out), LOG_DBL("duration", (double)ms / 1000.0),
+		 LOG_UINT("active", atomic_load(&c->w->shared->active)),
+		 LOG_UINT("in", c->bytes_in), LOG_UINT("out", c->bytes_out),
+		 LOG_DBL("duration", (double)ms / 1000.0),
 		 LOG_STR("reason", conn_reason_str(c->reason)));
 }
 
@@ -307,7 +308,8 @@ int conn__start(struct conn *c, struct worker *w, int fd, const struct sockaddr 
 		char peer_name[ADDR_STR_MAX];
 
 		LOG_INFO("open", LOG_STR("peer", conn_peer_name(c, peer_name, sizeof(peer_name))),
-			 LOG_UINT("worker", w->id), LOG_UINT("active", atomic_load(&w->shared->active)));
+			 LOG_UINT("worker", w->id),
+			 LOG_UINT("active", atomic_load(&w->shared->active)));
 	}
 	if (svc->open)
 		svc->open(c);

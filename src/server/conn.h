@@ -31,21 +31,21 @@ struct worker;
 enum conn_flag {
 	CONN_READ_PAUSED = 1u << 0, /* write queue over high water */
 	CONN_PEER_EOF = 1u << 1,    /* peer shut its write side */
-	CONN_CLOSING = 1u << 2,     /* send what is queued, then close */
-	CONN_CLOSED = 1u << 3,      /* fd closed; waiting to be reaped */
-	CONN_LINGER = 1u << 4,      /* our FIN sent; discarding input until peer EOF */
-	CONN_DGRAM = 1u << 5,       /* a UDP request; conn_send makes a reply datagram */
+	CONN_CLOSING = 1u << 2,	    /* send what is queued, then close */
+	CONN_CLOSED = 1u << 3,	    /* fd closed; waiting to be reaped */
+	CONN_LINGER = 1u << 4,	    /* our FIN sent; discarding input until peer EOF */
+	CONN_DGRAM = 1u << 5,	    /* a UDP request; conn_send makes a reply datagram */
 	CONN_UNIX = 1u << 6,
 };
 
 enum conn_reason {
 	CONN_R_NONE,
-	CONN_R_PEER,    /* peer closed */
-	CONN_R_RESET,   /* connection reset by peer */
-	CONN_R_IDLE,    /* idle timeout */
+	CONN_R_PEER,	/* peer closed */
+	CONN_R_RESET,	/* connection reset by peer */
+	CONN_R_IDLE,	/* idle timeout */
 	CONN_R_SERVICE, /* the service closed it */
-	CONN_R_DRAIN,   /* server shutting down */
-	CONN_R_ERROR,   /* read/write error other than reset (err says which) */
+	CONN_R_DRAIN,	/* server shutting down */
+	CONN_R_ERROR,	/* read/write error other than reset (err says which) */
 	CONN_R_NOMEM,
 };
 
@@ -53,16 +53,16 @@ struct conn {
 	struct loop_io io;
 	struct worker *w;
 	struct conn *prev, *next; /* worker's activity list (oldest first), or free/reap list */
-	uint64_t last_ms;         /* last read or write progress */
+	uint64_t last_ms;	  /* last read or write progress */
 	uint64_t start_ms;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
-	struct bufq wq;   /* bytes the kernel would not take yet */
-	void *data;       /* the service's, for its own state */
+	struct bufq wq; /* bytes the kernel would not take yet */
+	void *data;	/* the service's, for its own state */
 	struct addr_compact peer;
 	uint8_t flags;
 	uint8_t reason; /* enum conn_reason */
-	int16_t err;    /* -errno behind CONN_R_ERROR */
+	int16_t err;	/* -errno behind CONN_R_ERROR */
 };
 
 /*

@@ -22,8 +22,8 @@ struct listener {
 	enum addr_transport transport;
 	char name[ADDR_STR_MAX + 8]; /* as bound, real port included */
 	int fds[SERVER_MAX_WORKERS];
-	unsigned nfds;                         /* one per worker, or 1 for unix */
-	char unlink_path[ADDR_UNIX_PATH_MAX];  /* socket file to remove on close, or "" */
+	unsigned nfds;			      /* one per worker, or 1 for unix */
+	char unlink_path[ADDR_UNIX_PATH_MAX]; /* socket file to remove on close, or "" */
 };
 
 /*

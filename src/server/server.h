@@ -23,19 +23,19 @@
 #include "net/addr.h"
 #include "server/service.h"
 
-#define SERVER_MAX_WORKERS 256
+#define SERVER_MAX_WORKERS   256
 #define SERVER_MAX_LISTENERS 32
 
 struct server_config {
 	const struct service *service;
 	struct addr_spec listen[SERVER_MAX_LISTENERS];
 	size_t nlisten;
-	enum addr_family family; /* -4 / -6 */
-	unsigned workers;        /* >= 1 */
-	uint64_t max_conns;      /* 0: no limit */
-	uint64_t idle_timeout_ms;  /* 0: none */
+	enum addr_family family;  /* -4 / -6 */
+	unsigned workers;	  /* >= 1 */
+	uint64_t max_conns;	  /* 0: no limit */
+	uint64_t idle_timeout_ms; /* 0: none */
 	uint64_t drain_timeout_ms;
-	size_t high_water;       /* write-queue bytes past which reading pauses */
+	size_t high_water; /* write-queue bytes past which reading pauses */
 };
 
 /* Defaults: echo-less (service NULL), 1 worker, drain 5 s, high water 256 KiB. */
@@ -43,14 +43,14 @@ void server_config_init(struct server_config *cfg);
 
 /* Totals, summed over workers. */
 struct server_stats {
-	uint64_t accepted;  /* stream connections accepted and served */
-	uint64_t refused;   /* accepted then closed at once (--max-conns) */
-	uint64_t active;    /* open right now */
+	uint64_t accepted; /* stream connections accepted and served */
+	uint64_t refused;  /* accepted then closed at once (--max-conns) */
+	uint64_t active;   /* open right now */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t datagrams_in;
 	uint64_t datagrams_out;
-	uint64_t errors;    /* connections ended by an error, replies that could not be sent */
+	uint64_t errors; /* connections ended by an error, replies that could not be sent */
 	uint64_t idle_closed;
 };
 
@@ -59,14 +59,15 @@ struct server;
 /* Where server_open failed, for the CLI's message. */
 struct server_open_error {
 	char addr[ADDR_STR_MAX + ADDR_HOST_MAX]; /* the address as given or resolved */
-	const char *what;                         /* "listen on", "resolve", ... */
+	const char *what;			 /* "listen on", "resolve", ... */
 };
 
 /*
  * Binds everything in cfg (cfg is copied). Returns 0 and *out, or a negative code with
  * *err filled in. Nothing is left open on failure.
  */
-int server_open(const struct server_config *cfg, struct server **out, struct server_open_error *err);
+int server_open(const struct server_config *cfg, struct server **out,
+		struct server_open_error *err);
 
 /* Number of bound listening addresses, and the i-th as text ("127.0.0.1:5050",
  * "udp://[::1]:7", "unix:/tmp/s"), real port included. */

@@ -11,8 +11,8 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define UDP_BATCH 16
-#define UDP_DGRAM_MAX 65536
+#define UDP_BATCH	     16
+#define UDP_DGRAM_MAX	     65536
 #define UDP_BATCHES_PER_WAKE 4
 
 struct udp_port {

@@ -11,8 +11,8 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define SLAB_CONNS 128
-#define ACCEPTS_PER_WAKE 64
+#define SLAB_CONNS	  128
+#define ACCEPTS_PER_WAKE  64
 #define ACCEPT_BACKOFF_MS 100
 
 struct conn_slab {
@@ -221,7 +221,8 @@ static void on_accept(struct loop *l, struct loop_io *io, uint32_t revents)
 	for (int i = 0; i < ACCEPTS_PER_WAKE && !w->accept_paused; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		int fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+			accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
 			w->accept_starved = false;
@@ -407,7 +408,8 @@ static int serve_until_drained(struct worker *w)
 	int err = loop_run(w->loop);
 
 	if (err)
-		LOG_ERROR("worker-failed", LOG_UINT("worker", w->id), LOG_STR("error", sb_strerror(err)));
+		LOG_ERROR("worker-failed", LOG_UINT("worker", w->id),
+			  LOG_STR("error", sb_strerror(err)));
 	/* Closing before telling the server keeps the counters final when it reads them. */
 	on_drain_deadline(w->loop, &w->drain_deadline);
 	on_turn_end(w->loop, w);

@@ -33,18 +33,18 @@ struct conn_slab;
 /* State every worker of a server shares. */
 struct worker_shared {
 	atomic_uint_fast64_t active; /* open stream connections, all workers */
-	atomic_bool draining;        /* stop accepting, finish in-flight replies */
-	atomic_bool stop_now;        /* close everything at once */
-	atomic_uint exited;          /* workers whose thread has finished */
-	struct loop *on_exit;        /* woken when a worker's thread finishes */
+	atomic_bool draining;	     /* stop accepting, finish in-flight replies */
+	atomic_bool stop_now;	     /* close everything at once */
+	atomic_uint exited;	     /* workers whose thread has finished */
+	struct loop *on_exit;	     /* woken when a worker's thread finishes */
 };
 
 /* One listening socket as seen by one worker. */
 struct worker_listener {
 	struct loop_io io;
 	struct worker *w;
-	int transport;          /* enum addr_transport */
-	struct udp_port *udp;   /* UDP only */
+	int transport;	      /* enum addr_transport */
+	struct udp_port *udp; /* UDP only */
 };
 
 struct worker {
@@ -107,9 +107,9 @@ void worker_drain(struct worker *w);
 void worker_join(struct worker *w);
 
 /* --- for conn.c and udp.c --- */
-void worker__opened(struct worker *w, struct conn *c);      /* c is set up: count and list it */
-void worker__touch(struct worker *w, struct conn *c);       /* c had activity now */
-void worker__linger(struct worker *w, struct conn *c);      /* c sent its FIN */
-void worker__closed(struct worker *w, struct conn *c);      /* c's fd is closed: reap later */
+void worker__opened(struct worker *w, struct conn *c); /* c is set up: count and list it */
+void worker__touch(struct worker *w, struct conn *c);  /* c had activity now */
+void worker__linger(struct worker *w, struct conn *c); /* c sent its FIN */
+void worker__closed(struct worker *w, struct conn *c); /* c's fd is closed: reap later */
 
 #endif

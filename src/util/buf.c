@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUF_MIN 4096
+#define BUF_MIN	 4096
 #define BUF_PAGE 4096
 /* No allocation can be larger (malloc refuses more than PTRDIFF_MAX anyway). */
 #define BUF_ALLOC_MAX ((size_t)PTRDIFF_MAX)

@@ -7,7 +7,8 @@
  *   LOG_INFO("open", LOG_STR("peer", peer), LOG_INT("worker", id));
  *
  * text:  2026-11-21T06:16:05.123Z info open peer=127.0.0.1:40000 worker=0
- * json:  {"ts":"2026-11-21T06:16:05.123Z","level":"info","event":"open","peer":"127.0.0.1:40000","worker":0}
+ * json:
+ * {"ts":"2026-11-21T06:16:05.123Z","level":"info","event":"open","peer":"127.0.0.1:40000","worker":0}
  *
  * Thread-safe: each line is formatted on the caller's stack and written with one
  * write(2), so lines from different workers never interleave. A line longer than
@@ -39,10 +40,10 @@ struct log_field {
 	} v;
 };
 
-#define LOG_STR(k, x) ((struct log_field){.key = (k), .type = LOG_T_STR, .v.s = (x)})
-#define LOG_INT(k, x) ((struct log_field){.key = (k), .type = LOG_T_INT, .v.i = (x)})
+#define LOG_STR(k, x)  ((struct log_field){.key = (k), .type = LOG_T_STR, .v.s = (x)})
+#define LOG_INT(k, x)  ((struct log_field){.key = (k), .type = LOG_T_INT, .v.i = (x)})
 #define LOG_UINT(k, x) ((struct log_field){.key = (k), .type = LOG_T_UINT, .v.u = (x)})
-#define LOG_DBL(k, x) ((struct log_field){.key = (k), .type = LOG_T_DBL, .v.d = (x)})
+#define LOG_DBL(k, x)  ((struct log_field){.key = (k), .type = LOG_T_DBL, .v.d = (x)})
 
 void log_set_level(enum log_level level);
 void log_set_format(enum log_format format);
@@ -69,8 +70,8 @@ size_t log_format_line(char *buf, size_t size, enum log_format format, enum log_
 				  LOG__N(__VA_ARGS__));                                            \
 	} while (0)
 #define LOG_ERROR(ev, ...) LOG__EV(LOG_LEVEL_ERROR, ev, __VA_ARGS__)
-#define LOG_WARN(ev, ...) LOG__EV(LOG_LEVEL_WARN, ev, __VA_ARGS__)
-#define LOG_INFO(ev, ...) LOG__EV(LOG_LEVEL_INFO, ev, __VA_ARGS__)
+#define LOG_WARN(ev, ...)  LOG__EV(LOG_LEVEL_WARN, ev, __VA_ARGS__)
+#define LOG_INFO(ev, ...)  LOG__EV(LOG_LEVEL_INFO, ev, __VA_ARGS__)
 #define LOG_DEBUG(ev, ...) LOG__EV(LOG_LEVEL_DEBUG, ev, __VA_ARGS__)
 
 #endif

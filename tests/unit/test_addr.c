@@ -150,8 +150,8 @@ static void test_format_prints_v4_v6_and_mapped_addresses(void **state)
 	inet_pton(AF_INET6, "::ffff:10.0.0.1", &s6.sin6_addr);
 	assert_string_equal(addr_format((struct sockaddr *)&s6, sizeof(s6), buf, sizeof(buf)),
 			    "10.0.0.1:80");
-	assert_string_equal(addr_format_transport(ADDR_UDP, (struct sockaddr *)&s4, sizeof(s4),
-						  buf, sizeof(buf)),
+	assert_string_equal(addr_format_transport(ADDR_UDP, (struct sockaddr *)&s4, sizeof(s4), buf,
+						  sizeof(buf)),
 			    "udp://127.0.0.1:5050");
 }
 

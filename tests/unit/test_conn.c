@@ -97,7 +97,8 @@ static void turn(struct fixture *f)
 	assert_int_equal(loop_run_once(f->w.loop, 10), 0);
 }
 
-/* Reads everything the peer can get within a few turns, into out; returns bytes or -1 on EOF seen. */
+/* Reads everything the peer can get within a few turns, into out; returns bytes or -1 on EOF seen.
+ */
 static ssize_t drain_peer(struct fixture *f, char *out, size_t size, bool *eof)
 {
 	size_t got = 0;
@@ -313,17 +314,18 @@ static void test_max_conns_refuses_one_more(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_bytes_sent_by_the_peer_come_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_send_queues_only_what_the_kernel_refuses, setup,
+		cmocka_unit_test_setup_teardown(test_bytes_sent_by_the_peer_come_back, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_send_queues_only_what_the_kernel_refuses,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queued_bytes_keep_their_order_across_sends,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close_gets_every_reply_then_eof, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_close_sends_what_is_queued_then_eof, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_abort_drops_the_queue_and_closes_at_once, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_abort_drops_the_queue_and_closes_at_once,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_vanishing_closes_the_connection, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_idle_connection_is_closed_after_the_timeout,

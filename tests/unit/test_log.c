@@ -158,7 +158,7 @@ static void test_text_line_quotes_values_that_need_it(void **state)
 {
 	struct log_field f[] = {
 		LOG_STR("a", "two words"), LOG_STR("b", "say \"hi\""), LOG_STR("c", "k=v"),
-		LOG_STR("d", ""),	   LOG_STR("e", "tab\there"), LOG_STR("f", "back\\slash"),
+		LOG_STR("d", ""),	   LOG_STR("e", "tab\there"),  LOG_STR("f", "back\\slash"),
 		LOG_STR("g", "q\\ \x7f"),  LOG_STR("h", NULL),
 	};
 	char buf[512];
@@ -190,17 +190,20 @@ static void test_json_line_matches_the_documented_format(void **state)
 	assert_int_equal(len, strlen(buf));
 	assert_memory_equal(buf, "{\"ts\":\"", 7);
 	assert_timestamp(buf + 7);
-	assert_string_equal(buf + 7 + TS_LEN,
-			    "\",\"level\":\"info\",\"event\":\"open\","
-			    "\"peer\":\"127.0.0.1:40000\",\"worker\":0}\n");
+	assert_string_equal(buf + 7 + TS_LEN, "\",\"level\":\"info\",\"event\":\"open\","
+					      "\"peer\":\"127.0.0.1:40000\",\"worker\":0}\n");
 	assert_true(is_json_line(buf));
 }
 
 static void test_json_line_escapes_strings_and_writes_numbers(void **state)
 {
 	struct log_field f[] = {
-		LOG_STR("s", "a\"b\\c\n\x01\xff"), LOG_STR("nul", NULL), LOG_INT("i", -7),
-		LOG_UINT("u", 18446744073709551615ull), LOG_DBL("d", 1.5), LOG_DBL("big", 1e300),
+		LOG_STR("s", "a\"b\\c\n\x01\xff"),
+		LOG_STR("nul", NULL),
+		LOG_INT("i", -7),
+		LOG_UINT("u", 18446744073709551615ull),
+		LOG_DBL("d", 1.5),
+		LOG_DBL("big", 1e300),
 		LOG_STR("k\"ey", "v"),
 	};
 	const char *tail;

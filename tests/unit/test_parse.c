@@ -40,7 +40,7 @@ static void test_parse_uint_accepts_decimal_digits(void **state)
 
 static void test_parse_uint_rejects_non_numbers(void **state)
 {
-	static const char *const bad[] = {"",   "-1",  "+1", " 1", "1 ",  "0x10", "12x",
+	static const char *const bad[] = {"",	 "-1",	"+1",  " 1",  "1 ",  "0x10", "12x",
 					  "1.5", "abc", "1e3", "\t7", "inf", "nan"};
 	uint64_t v = 42;
 	const char *why;
@@ -98,9 +98,9 @@ static void test_parse_duration_accepts_every_unit(void **state)
 		const char *s;
 		uint64_t ms;
 	} cases[] = {
-		{"250ms", 250}, {"1.5s", 1500},    {"2m", 120000}, {"1h", 3600000},
-		{"2", 2000},	{"0", 0},	   {"0ms", 0},	   {"0.5m", 30000},
-		{"1.25h", 4500000}, {"10s", 10000}, {"0.001s", 1}, {"007s", 7000},
+		{"250ms", 250},	    {"1.5s", 1500}, {"2m", 120000}, {"1h", 3600000},
+		{"2", 2000},	    {"0", 0},	    {"0ms", 0},	    {"0.5m", 30000},
+		{"1.25h", 4500000}, {"10s", 10000}, {"0.001s", 1},  {"007s", 7000},
 	};
 	const char *why = NULL;
 	uint64_t v;
@@ -120,11 +120,21 @@ static void test_parse_duration_rounds_fractional_ms_to_nearest(void **state)
 		const char *s;
 		uint64_t ms;
 	} cases[] = {
-		{"1.4ms", 1},	    {"1.5ms", 2},	{"0.4999ms", 0},   {"0.0004s", 0},
-		{"0.0005s", 1},	    {"1.2345s", 1235},	{"1.23449s", 1234},
-		{"0.00001m", 1},    {"0.000008m", 0},	{"0.0000001h", 0}, {"0.00000014h", 1},
-		{"0.499999999999999999999999ms", 0},	{"0.500000000000000000000001ms", 1},
-		{"0.0000001388888888888888888h", 0},	{"0.000000138888888888888889h", 1},
+		{"1.4ms", 1},
+		{"1.5ms", 2},
+		{"0.4999ms", 0},
+		{"0.0004s", 0},
+		{"0.0005s", 1},
+		{"1.2345s", 1235},
+		{"1.23449s", 1234},
+		{"0.00001m", 1},
+		{"0.000008m", 0},
+		{"0.0000001h", 0},
+		{"0.00000014h", 1},
+		{"0.499999999999999999999999ms", 0},
+		{"0.500000000000000000000001ms", 1},
+		{"0.0000001388888888888888888h", 0},
+		{"0.000000138888888888888889h", 1},
 	};
 	const char *why = NULL;
 	uint64_t v;
@@ -142,9 +152,9 @@ static void test_parse_duration_rounds_fractional_ms_to_nearest(void **state)
 static void test_parse_duration_rejects_malformed_input(void **state)
 {
 	static const char *const bad[] = {
-		"",   "-1",	 "5x",	 "1.5.2", "s",	   "1 s",   " 1s",  "1s ", "ms",
-		"1.", ".5",	 "1.s",	 "1e3",	  "inf",   "nan",   "0x10", "1S",  "1msx",
-		"1sm", "+1s",	 "1..5", "1,5s",  "infs",  "1mss",  "1hh",  "1 ",
+		"",    "-1",  "5x",   "1.5.2", "s",    "1 s",  " 1s",  "1s ", "ms",
+		"1.",  ".5",  "1.s",  "1e3",   "inf",  "nan",  "0x10", "1S",  "1msx",
+		"1sm", "+1s", "1..5", "1,5s",  "infs", "1mss", "1hh",  "1 ",
 	};
 	uint64_t v = 42;
 	const char *why;
@@ -179,8 +189,7 @@ static void test_parse_duration_rejects_more_than_max_as_too_long(void **state)
 	assert_string_equal(why, "too long");
 	assert_int_equal(dur_of(state, "60.0005s", 60000, &v, &why), -ERANGE);
 	assert_int_equal(dur_of(state, "1.01m", 60000, &v, &why), -ERANGE);
-	assert_int_equal(dur_of(state, "99999999999999999999999h", UINT64_MAX, &v, &why),
-			 -ERANGE);
+	assert_int_equal(dur_of(state, "99999999999999999999999h", UINT64_MAX, &v, &why), -ERANGE);
 	assert_int_equal(dur_of(state, "5124095576030431h", UINT64_MAX, &v, &why), -ERANGE);
 	assert_string_equal(why, "too long");
 	assert_int_equal(v, 42);
@@ -199,8 +208,7 @@ static void test_parse_duration_handles_the_largest_value(void **state)
 	assert_true(v == UINT64_MAX);
 	assert_int_equal(dur_of(state, "18446744073709551614.5ms", UINT64_MAX, &v, &why), 0);
 	assert_true(v == UINT64_MAX);
-	assert_int_equal(dur_of(state, "18446744073709551615.5ms", UINT64_MAX, &v, &why),
-			 -ERANGE);
+	assert_int_equal(dur_of(state, "18446744073709551615.5ms", UINT64_MAX, &v, &why), -ERANGE);
 	assert_int_equal(dur_of(state, "18446744073709551616ms", UINT64_MAX, &v, &why), -ERANGE);
 }
 

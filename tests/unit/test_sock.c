@@ -137,8 +137,8 @@ struct dial_result {
 	int err;
 };
 
-static void on_dial(struct dial *d, int fd, int err, const struct sockaddr *peer,
-		    socklen_t peerlen, void *arg)
+static void on_dial(struct dial *d, int fd, int err, const struct sockaddr *peer, socklen_t peerlen,
+		    void *arg)
 {
 	struct dial_result *r = arg;
 
