@@ -62,24 +62,19 @@ static void log_close(const struct conn *c)
 {
 	char peer[ADDR_STR_MAX];
 	uint64_t ms = loop_now_ms(c->w->loop) - c->start_ms;
+	struct log_field f[] = {
+		LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
+		LOG_UINT("worker", c->w->id),
+		LOG_UINT("active", atomic_load(&c->w->shared->active)),
+		LOG_UINT("in", c->bytes_in),
+		LOG_UINT("out", c->bytes_out),
+		LOG_DBL("duration", (double)ms / 1000.0),
+		LOG_STR("reason", conn_reason_str(c->reason)),
+		LOG_STR("error", sb_strerror(c->err)), /* last: only for CONN_R_ERROR */
+	};
+	size_t n = sizeof(f) / sizeof(f[0]);
 
-	if (!log_enabled(LOG_LEVEL_INFO))
-		return;
-	conn_peer_name(c, peer, sizeof(peer));
-	if (c->reason == CONN_R_ERROR) {
-		LOG_INFO("close", LOG_STR("peer", peer), LOG_UINT("worker", c->w->id),
-			 LOG_UINT("active", atomic_load(&c->w->shared->active)),
-			 LOG_UINT("in", c->bytes_in), LOG_UINT("out", c->bytes_out),
-			 LOG_DBL("duration", (double)ms / 1000.0),
-			 LOG_STR("reason", conn_reason_str(c->reason)),
-			 LOG_STR("error", sb_strerror(c->err)));
-		return;
-	}
-	LOG_INFO("close", LOG_STR("peer", peer), LOG_UINT("worker", c->w->id),
-		 LOG_UINT("active", atomic_load(&c->w->shared->active)),
-		 LOG_UINT("in", c->bytes_in), LOG_UINT("out", c->bytes_out),
-		 LOG_DBL("duration", (double)ms / 1000.0),
-		 LOG_STR("reason", conn_reason_str(c->reason)));
+	log_event(LOG_LEVEL_INFO, "close", f, c->reason == CONN_R_ERROR ? n : n - 1);
 }
 
 /* The one place a connection's fd is closed. */
@@ -99,7 +94,8 @@ static void destroy(struct conn *c)
 	if (c->reason == CONN_R_ERROR || c->reason == CONN_R_NOMEM)
 		c->w->stats.errors++;
 	worker__closed(c->w, c);
-	log_close(c);
+	if (log_enabled(LOG_LEVEL_INFO))
+		log_close(c);
 }
 
 void conn_abort(struct conn *c, enum conn_reason reason, int err)
