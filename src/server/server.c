@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/listener.h"
 #include "server/worker.h"
@@ -20,6 +21,8 @@ struct server {
 	unsigned nworkers; /* initialised */
 	struct worker_shared shared;
 	struct loop *loop; /* the main thread's: signals, worker exits */
+	sigset_t signals;  /* SIGINT, SIGTERM: blocked from server_open on */
+	sigset_t old_mask; /* restored by server_free */
 };
 
 void server_config_init(struct server_config *cfg)
@@ -81,6 +84,33 @@ static int init_workers(struct server *s)
 	return 0;
 }
 
+/*
+ * From here on SIGINT and SIGTERM wait for the signalfd, so one sent the moment the
+ * readiness line appears still drains instead of killing the process. Worker threads
+ * inherit the mask. A shell starts `cmd &` with SIGINT ignored; Linux still queues a
+ * blocked, ignored signal for a signalfd but valgrind drops it, so take the default back.
+ */
+static void block_signals(struct server *s)
+{
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	sigemptyset(&s->signals);
+	sigaddset(&s->signals, SIGINT);
+	sigaddset(&s->signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &s->signals, &s->old_mask);
+}
+
+/* A signal that came after the server stopped asked for what has happened: drop it. */
+static void unblock_signals(struct server *s)
+{
+	const struct timespec now = {0, 0};
+
+	while (sigtimedwait(&s->signals, NULL, &now) > 0)
+		;
+	pthread_sigmask(SIG_SETMASK, &s->old_mask, NULL);
+}
+
 int server_open(const struct server_config *cfg, struct server **out, struct server_open_error *err)
 {
 	struct server *s;
@@ -95,6 +125,7 @@ int server_open(const struct server_config *cfg, struct server **out, struct ser
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
+	block_signals(s);
 	rc = open_listeners(s, err);
 	if (!rc) {
 		err->what = "start";
@@ -205,25 +236,7 @@ static int run_threads(struct server *s, const sigset_t *set)
 
 int server_run(struct server *s)
 {
-	sigset_t set, old;
-	int err;
-
-	signal(SIGPIPE, SIG_IGN);
-	/*
-	 * A shell starts `cmd &` with SIGINT ignored. Linux still queues a blocked, ignored
-	 * signal for the signalfd, but valgrind (which emulates signal masks) drops it: take
-	 * the default back so `kill -INT` drains there too.
-	 */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	/* Blocked before any worker exists, so they inherit it and only the signalfd sees them. */
-	pthread_sigmask(SIG_BLOCK, &set, &old);
-	err = s->nworkers == 1 ? run_inline(s, &set) : run_threads(s, &set);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return err;
+	return s->nworkers == 1 ? run_inline(s, &s->signals) : run_threads(s, &s->signals);
 }
 
 void server_get_stats(const struct server *s, struct server_stats *out)
@@ -254,5 +267,6 @@ void server_free(struct server *s)
 	for (size_t i = 0; i < s->nlisteners; i++)
 		listener_close(&s->listeners[i]);
 	loop_free(s->loop);
+	unblock_signals(s);
 	free(s);
 }

@@ -2,7 +2,9 @@
  * server — a multi-worker server: configuration, listeners, workers, lifecycle.
  *
  * server_open() resolves and binds every listener on the calling thread, so every
- * failure to start is reported synchronously with the address that failed.
+ * failure to start is reported synchronously with the address that failed. It also blocks
+ * SIGINT/SIGTERM in the calling thread (server_free restores the mask), so a signal sent as
+ * soon as the listeners are announced is never lost.
  * server_run() starts one worker thread per --workers (each with its own loop and its
  * own SO_REUSEPORT socket per TCP/UDP listener), then waits on its own loop for
  * SIGINT/SIGTERM: the first stops accepting and drains (in-flight replies finish, up

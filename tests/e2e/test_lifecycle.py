@@ -230,3 +230,25 @@ def test_verbose_still_serves(serve):
     srv.wait_event("close")
     rc, err = srv.stop()
     assert rc == 0, err[-2000:]
+
+
+def test_sigterm_right_after_the_readiness_line_still_drains_and_summarises():
+    """Signals are handled from before `listening on` is printed: a script that stops the
+    server the moment it is ready gets exit 0 and the summary, never a kill by SIGTERM."""
+    import subprocess
+
+    from conftest import SOCKBOX_BIN, _die_with_parent, kill_proc
+
+    for workers in ("1", "2") * 10:
+        p = subprocess.Popen([SOCKBOX_BIN, "serve", "-l", "127.0.0.1:0", "--workers", workers],
+                             stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             preexec_fn=_die_with_parent)
+        try:
+            line = p.stderr.readline().decode()
+            assert LISTENING_RE.search(line.rstrip("\n")), f"no readiness line: {line!r}"
+            p.send_signal(signal.SIGTERM)
+            rc = p.wait(timeout=STOP_TIMEOUT)
+            assert rc == 0, f"--workers {workers}: exit {rc} (killed by the signal?)"
+            assert parse_summary(p.stderr.read().decode()) is not None
+        finally:
+            kill_proc(p, signal.SIGKILL)
