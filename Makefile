@@ -4,9 +4,11 @@
 #   make test       install missing packages, build, run unit + end-to-end tests
 #   make asan       build with -fsanitize=address,undefined into build/asan/
 #   make test-asan  the whole test suite against the sanitized build
+#   make fuzz       build the libFuzzer targets and run each for FUZZ_SECS (default 10)
 #   make bench      the comparisons in bench/ (never part of make test)
 #   V=1             show full commands; CI=true adds -Werror
 
+SHELL    := /bin/bash
 BUILD    ?= build
 CC       ?= cc
 OPTFLAGS ?= -O2 -g
@@ -29,6 +31,8 @@ LIB_SRC  := $(wildcard src/util/*.c src/loop/*.c src/net/*.c src/server/*.c src/
 BIN_SRC  := src/main.c $(wildcard src/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -40,7 +44,7 @@ QLD = @printf '  LD      %s\n' $@;
 QAR = @printf '  AR      %s\n' $@;
 endif
 
-.PHONY: all run test unit e2e asan test-asan bench deps clean format
+.PHONY: all run test unit e2e asan test-asan fuzz bench deps clean format
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/sockbox $(UNIT_BIN)
@@ -85,6 +89,30 @@ asan:
 test-asan: deps
 	$(Q)$(MAKE) --no-print-directory SAN=1 BUILD=build/asan all unit e2e
 
+# Fuzzing: the library again, built by clang with coverage and sanitizers.
+FUZZ_DIR   := build/fuzz
+FUZZ_SECS  ?= 10
+FUZZ_FLAGS := -std=gnu11 -O1 -g $(WARN) -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+
+$(FUZZ_DIR)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(QCC)clang $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/libsockbox.a: $(FUZZ_OBJ)
+	$(QAR)rm -f $@ && $(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libsockbox.a
+	$(QLD)clang $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -pthread
+
+fuzz: deps $(FUZZ_BIN)
+	$(Q)set -e; for t in $(FUZZ_BIN); do n=$${t##*/fuzz_}; mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+		echo "== fuzz $$n ($(FUZZ_SECS)s)"; \
+		$$t -max_total_time=$(FUZZ_SECS) -timeout=5 -print_final_stats=1 \
+			$(FUZZ_DIR)/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | grep -E '^(stat::number_of_executed_units|==|INFO: Seed)|ERROR|SUMMARY' ; \
+		test $${PIPESTATUS[0]} -eq 0; done
+
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh
@@ -95,4 +123,4 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d) $(UNIT_BIN:%=%.d)
+-include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d) $(UNIT_BIN:%=%.d) $(FUZZ_OBJ:.o=.d)

@@ -243,8 +243,14 @@ char *addr_spec_format(const struct addr_spec *spec, char *buf, size_t size)
 {
 	const char *scheme = spec->transport == ADDR_UDP ? "udp://" : "";
 
+	/* A TCP host named "unix" would read back as a unix path without its scheme. */
+	if (spec->transport == ADDR_TCP && !strcmp(spec->host, "unix"))
+		scheme = "tcp://";
+
+	/* "unix://" is stripped when parsing, so a path that starts with "//" needs it back. */
 	if (spec->transport == ADDR_UNIX)
-		snprintf(buf, size, "unix:%s", spec->path);
+		snprintf(buf, size, "unix:%s%s", strncmp(spec->path, "//", 2) ? "" : "//",
+			 spec->path);
 	else if (strchr(spec->host, ':'))
 		snprintf(buf, size, "%s[%s]:%s", scheme, spec->host, spec->port);
 	else
