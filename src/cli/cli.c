@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "util/err.h"
 #include "util/log.h"
@@ -64,7 +65,7 @@ bool cli_uint(const char *cmd, const char *opt, const char *arg, uint64_t min, u
 
 	if (parse_uint(arg, min, max, out, &why) == 0)
 		return true;
-	if (why && why[0] == 'o') /* "out of range": say which range */
+	if (why && !strcmp(why, "out of range")) /* say which range */
 		cli_usage_error(cmd, "%s %s: must be between %" PRIu64 " and %" PRIu64, opt, arg,
 				min, max);
 	else

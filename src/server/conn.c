@@ -291,9 +291,7 @@ int conn__start(struct conn *c, struct worker *w, int fd, const struct sockaddr 
 	loop_io_init(&c->io, fd, conn__on_io, c);
 	bufq_init(&c->wq);
 	addr_compact_set(&c->peer, peer);
-	if (peer->sa_family == AF_UNIX)
-		c->flags |= CONN_UNIX;
-	else
+	if (peer->sa_family != AF_UNIX)
 		sock_set_nodelay(fd);
 	c->start_ms = c->last_ms = loop_now_ms(w->loop);
 	worker__opened(w, c);

@@ -35,7 +35,6 @@ enum conn_flag {
 	CONN_CLOSED = 1u << 3,	    /* fd closed; waiting to be reaped */
 	CONN_LINGER = 1u << 4,	    /* our FIN sent; discarding input until peer EOF */
 	CONN_DGRAM = 1u << 5,	    /* a UDP request; conn_send makes a reply datagram */
-	CONN_UNIX = 1u << 6,
 };
 
 enum conn_reason {

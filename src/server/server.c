@@ -200,23 +200,23 @@ static int start_workers(struct server *s, unsigned *started)
 }
 
 /* One worker: it runs on this thread and watches the signals itself. */
-static int run_inline(struct server *s, const sigset_t *set)
+static int run_inline(struct server *s)
 {
 	struct worker *w = &s->workers[0];
 	int err;
 
 	s->shared.on_exit = NULL;
-	err = loop_signal_watch(w->loop, set, on_signal, s);
+	err = loop_signal_watch(w->loop, &s->signals, on_signal, s);
 	return err ? err : worker_run(w);
 }
 
 /* Several workers: each on its own thread; this one waits for signals and their exits. */
-static int run_threads(struct server *s, const sigset_t *set)
+static int run_threads(struct server *s)
 {
 	unsigned started = 0;
 	int err;
 
-	err = loop_signal_watch(s->loop, set, on_signal, s);
+	err = loop_signal_watch(s->loop, &s->signals, on_signal, s);
 	if (!err)
 		err = loop_set_wake(s->loop, on_wake, s);
 	if (!err)
@@ -236,7 +236,7 @@ static int run_threads(struct server *s, const sigset_t *set)
 
 int server_run(struct server *s)
 {
-	return s->nworkers == 1 ? run_inline(s, &s->signals) : run_threads(s, &s->signals);
+	return s->nworkers == 1 ? run_inline(s) : run_threads(s);
 }
 
 void server_get_stats(const struct server *s, struct server_stats *out)
@@ -250,11 +250,9 @@ void server_get_stats(const struct server *s, struct server_stats *out)
 		out->bytes_in += w->bytes_in;
 		out->bytes_out += w->bytes_out;
 		out->datagrams_in += w->datagrams_in;
-		out->datagrams_out += w->datagrams_out;
 		out->errors += w->errors;
 		out->idle_closed += w->idle_closed;
 	}
-	out->active = atomic_load(&s->shared.active);
 }
 
 void server_free(struct server *s)

@@ -47,11 +47,9 @@ void server_config_init(struct server_config *cfg);
 struct server_stats {
 	uint64_t accepted; /* stream connections accepted and served */
 	uint64_t refused;  /* accepted then closed at once (--max-conns) */
-	uint64_t active;   /* open right now */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t datagrams_in;
-	uint64_t datagrams_out;
 	uint64_t errors; /* connections ended by an error, replies that could not be sent */
 	uint64_t idle_closed;
 };

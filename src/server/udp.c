@@ -102,7 +102,6 @@ static bool send_pending(struct worker *w, struct udp_port *p, int fd)
 		}
 		for (int i = 0; i < n; i++)
 			w->stats.bytes_out += p->out_msgs[p->out_sent + (unsigned)i].msg_len;
-		w->stats.datagrams_out += (unsigned)n;
 		p->out_sent += (unsigned)n;
 	}
 	p->out_n = p->out_sent = 0;

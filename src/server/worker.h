@@ -71,7 +71,7 @@ struct worker {
 	struct loop_timer drain_deadline;
 	bool draining;
 
-	struct server_stats stats; /* this worker's; .active unused */
+	struct server_stats stats; /* this worker's */
 	pthread_t thread;
 	bool thread_started;
 };
