@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <inttypes.h>
+#include <math.h>
 #include <string.h>
 
 static bool is_cont(unsigned char c)
@@ -156,4 +158,142 @@ int json_put_string(char *buf, size_t size, size_t *pos, const char *s)
 out_nospc:
 	buf[start] = '\0';
 	return -ENOSPC;
+}
+
+void json_fput_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t inlen, outlen;
+	const char *piece;
+	char tmp[6];
+
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	while (*p) {
+		piece = next_piece(p, tmp, &inlen, &outlen);
+		fwrite(piece, 1, outlen, f);
+		p += inlen;
+	}
+	fputc('"', f);
+}
+
+void jw_init(struct jw *w, FILE *f)
+{
+	memset(w, 0, sizeof(*w));
+	w->f = f;
+	w->first[0] = true;
+}
+
+/* Comma or nothing before a value (or key) at the current depth. */
+static void before_item(struct jw *w, bool is_key)
+{
+	if (w->after_key && !is_key) {
+		w->after_key = false;
+		return;
+	}
+	if (w->in_obj[w->depth] != is_key && w->depth > 0)
+		w->bad = true; /* a value without a key in an object, or a key in an array */
+	if (!w->first[w->depth])
+		fputc(',', w->f);
+	w->first[w->depth] = false;
+}
+
+static void open_container(struct jw *w, bool obj)
+{
+	before_item(w, false);
+	fputc(obj ? '{' : '[', w->f);
+	if (w->depth == JW_MAX_DEPTH) {
+		w->bad = true;
+		return;
+	}
+	w->depth++;
+	w->first[w->depth] = true;
+	w->in_obj[w->depth] = obj;
+}
+
+static void close_container(struct jw *w, bool obj)
+{
+	fputc(obj ? '}' : ']', w->f);
+	if (w->depth == 0 || w->in_obj[w->depth] != obj || w->after_key) {
+		w->bad = true;
+		return;
+	}
+	w->depth--;
+}
+
+void jw_obj_begin(struct jw *w)
+{
+	open_container(w, true);
+}
+
+void jw_obj_end(struct jw *w)
+{
+	close_container(w, true);
+}
+
+void jw_arr_begin(struct jw *w)
+{
+	open_container(w, false);
+}
+
+void jw_arr_end(struct jw *w)
+{
+	close_container(w, false);
+}
+
+void jw_key(struct jw *w, const char *key)
+{
+	before_item(w, true);
+	json_fput_string(w->f, key);
+	fputc(':', w->f);
+	w->after_key = true;
+}
+
+void jw_str(struct jw *w, const char *s)
+{
+	before_item(w, false);
+	json_fput_string(w->f, s);
+}
+
+void jw_int(struct jw *w, int64_t v)
+{
+	before_item(w, false);
+	fprintf(w->f, "%" PRId64, v);
+}
+
+void jw_uint(struct jw *w, uint64_t v)
+{
+	before_item(w, false);
+	fprintf(w->f, "%" PRIu64, v);
+}
+
+void jw_double(struct jw *w, double v, int decimals)
+{
+	before_item(w, false);
+	if (isfinite(v))
+		fprintf(w->f, "%.*f", decimals, v);
+	else
+		fputs("null", w->f);
+}
+
+void jw_bool(struct jw *w, bool v)
+{
+	before_item(w, false);
+	fputs(v ? "true" : "false", w->f);
+}
+
+void jw_null(struct jw *w)
+{
+	before_item(w, false);
+	fputs("null", w->f);
+}
+
+int jw_finish(struct jw *w)
+{
+	fputc('\n', w->f);
+	fflush(w->f);
+	return w->bad || w->depth || w->after_key ? -EINVAL : 0;
 }

@@ -5,6 +5,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -165,6 +167,93 @@ static void test_json_put_string_never_writes_past_size(void **state)
 	assert_true(size < 40);
 }
 
+/* Runs fn on a writer over a memory stream; returns the text (caller frees) and the result. */
+static char *write_doc(void (*fn)(struct jw *), int *rc)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct jw w;
+
+	assert_non_null(f);
+	jw_init(&w, f);
+	fn(&w);
+	*rc = jw_finish(&w);
+	fclose(f);
+	return text;
+}
+
+static void nested_doc(struct jw *w)
+{
+	jw_obj_begin(w);
+	jw_key(w, "name");
+	jw_str(w, "a\"b\n");
+	jw_key(w, "n");
+	jw_int(w, -3);
+	jw_key(w, "list");
+	jw_arr_begin(w);
+	jw_uint(w, 18446744073709551615u);
+	jw_double(w, 1.5, 3);
+	jw_bool(w, true);
+	jw_null(w);
+	jw_obj_begin(w);
+	jw_obj_end(w);
+	jw_arr_end(w);
+	jw_key(w, "none");
+	jw_str(w, NULL);
+	jw_key(w, "nan");
+	jw_double(w, 0.0 / 0.0, 1);
+	jw_obj_end(w);
+}
+
+static void test_jw_places_commas_and_escapes_strings(void **state)
+{
+	int rc;
+	char *text = write_doc(nested_doc, &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	assert_string_equal(text, "{\"name\":\"a\\\"b\\n\",\"n\":-3,\"list\":[18446744073709551615,"
+				  "1.500,true,null,{}],\"none\":null,\"nan\":null}\n");
+	free(text);
+}
+
+static void unbalanced_doc(struct jw *w)
+{
+	jw_obj_begin(w);
+	jw_key(w, "a");
+	jw_arr_begin(w);
+	jw_obj_end(w);
+}
+
+static void value_without_key_doc(struct jw *w)
+{
+	jw_obj_begin(w);
+	jw_int(w, 1);
+	jw_obj_end(w);
+}
+
+static void too_deep_doc(struct jw *w)
+{
+	for (int i = 0; i <= JW_MAX_DEPTH; i++)
+		jw_arr_begin(w);
+	for (int i = 0; i <= JW_MAX_DEPTH; i++)
+		jw_arr_end(w);
+}
+
+static void test_jw_reports_misused_nesting(void **state)
+{
+	int rc;
+
+	(void)state;
+	free(write_doc(unbalanced_doc, &rc));
+	assert_int_equal(rc, -EINVAL);
+	free(write_doc(value_without_key_doc, &rc));
+	assert_int_equal(rc, -EINVAL);
+	free(write_doc(too_deep_doc, &rc));
+	assert_int_equal(rc, -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +268,8 @@ int main(void)
 		cmocka_unit_test(test_json_put_string_fits_exactly),
 		cmocka_unit_test(test_json_put_string_leaves_pos_unchanged_when_it_does_not_fit),
 		cmocka_unit_test(test_json_put_string_never_writes_past_size),
+		cmocka_unit_test(test_jw_places_commas_and_escapes_strings),
+		cmocka_unit_test(test_jw_reports_misused_nesting),
 	};
 
 	return cmocka_run_group_tests(tests, guard_setup, guard_teardown);
