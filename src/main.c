@@ -13,6 +13,8 @@ static const struct command {
 } commands[] = {
 	{"serve", cmd_serve, "multi-client server (default: echo on 127.0.0.1:5050)"},
 	{"connect", cmd_connect, "interactive stream client: stdin -> socket -> stdout (like nc)"},
+	{"port", cmd_port, "is a port free? if not: which process (pid, command, user) holds it"},
+	{"ls", cmd_ls, "open internet/unix sockets with their owner processes (like ss -p, lsof -i)"},
 };
 
 static void usage(FILE *f)

@@ -7,11 +7,14 @@
 #include <sys/resource.h>
 
 #include "cli/cli.h"
+#include "cli/sockview.h"
+#include "net/portinfo.h"
 #include "server/server.h"
 #include "services/services.h"
 #include "util/err.h"
 #include "loop/loop.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 enum {
 	OPT_WORKERS = 256,
@@ -208,6 +211,29 @@ static void print_summary(const struct server_stats *st, uint64_t ms)
 	cli_notice(text, "summary", f, sizeof(f) / sizeof(f[0]));
 }
 
+/*
+ * " (held by pid 4242, python3, listening on 0.0.0.0:5050)" for the address that was in use
+ * (as server_open reported it), or "" when the socket tables cannot be read.
+ */
+static void held_by(const char *addr, char *buf, size_t size)
+{
+	struct port_holder h;
+	struct addr_spec spec;
+	const char *why;
+	char text[ADDR_STR_MAX + 100];
+	uint64_t port = 0;
+
+	buf[0] = '\0';
+	if (addr_parse(addr, &spec, &why) < 0)
+		return;
+	if (spec.transport != ADDR_UNIX && parse_uint(spec.port, 1, 65535, &port, &why) < 0)
+		return;
+	if (portinfo_holder(spec.transport, (uint16_t)port, spec.path, &h) < 0)
+		return;
+	sockview_holder(&h, text, sizeof(text));
+	snprintf(buf, size, " (%s)", text);
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	struct serve_opts o;
@@ -227,6 +253,13 @@ int cmd_serve(int argc, char **argv)
 		cli_error("cannot serve %s on %s: the service does not support that transport",
 			  o.cfg.service->name, oe.addr);
 		return EXIT_USAGE;
+	}
+	if (rc == -EADDRINUSE) {
+		char held[ADDR_STR_MAX + 128];
+
+		held_by(oe.addr, held, sizeof(held));
+		cli_error("cannot %s %s: %s%s", oe.what, oe.addr, sb_strerror(rc), held);
+		return EXIT_FAIL;
 	}
 	if (rc) {
 		cli_error("cannot %s %s: %s", oe.what, oe.addr, sb_strerror(rc));

@@ -1,0 +1,136 @@
+/* sockview — see sockview.h. */
+#include "cli/sockview.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "util/err.h"
+
+const char *sockview_covers(unsigned covers)
+{
+	switch (covers & (SD_COVERS_V4 | SD_COVERS_V6)) {
+	case SD_COVERS_V4:
+		return "IPv4";
+	case SD_COVERS_V6:
+		return "IPv6";
+	case SD_COVERS_V4 | SD_COVERS_V6:
+		return "IPv4 and IPv6";
+	default:
+		return "-";
+	}
+}
+
+const char *sockview_proto(const struct sockdiag_sock *s)
+{
+	if (s->transport == ADDR_UNIX)
+		return s->type == SOCK_DGRAM	   ? "unix-dgram"
+		       : s->type == SOCK_SEQPACKET ? "unix-seqpacket"
+						   : "unix";
+	if (s->transport == ADDR_UDP)
+		return s->family == AF_INET6 ? "udp6" : "udp";
+	return s->family == AF_INET6 ? "tcp6" : "tcp";
+}
+
+void sockview_hidden_reason(const struct owners *o, const struct sockdiag_sock *s, char *buf,
+			    size_t size)
+{
+	if (s->inode == 0)
+		snprintf(buf, size, "%s: no process holds it (kept by the kernel)",
+			 sockdiag_state_name(s));
+	else if (o->unreadable > 0)
+		snprintf(buf, size,
+			 "owner not visible: %zu processes' fds could not be read (%s; run as "
+			 "root to see them)",
+			 o->unreadable, sb_strerror(o->unreadable_err));
+	else
+		snprintf(buf, size,
+			 "owner not visible: no process visible here holds it (a "
+			 "process in another pid namespace, or the kernel)");
+}
+
+void sockview_holder(const struct port_holder *h, char *buf, size_t size)
+{
+	const char *how = h->listening ? "listening on" : "connected from";
+
+	if (h->pid > 0 && h->nprocs > 1)
+		snprintf(buf, size, "held by pid %d, %s, %s %s, and %zu more process%s",
+			 (int)h->pid, h->comm, how, h->where, h->nprocs - 1,
+			 h->nprocs > 2 ? "es" : "");
+	else if (h->pid > 0)
+		snprintf(buf, size, "held by pid %d, %s, %s %s", (int)h->pid, h->comm, how,
+			 h->where);
+	else if (h->seen && h->unreadable > 0)
+		snprintf(buf, size, "%s %s; holder not visible: %s on %zu processes' fds", how,
+			 h->where, sb_strerror(h->unreadable_err), h->unreadable);
+	else if (h->seen)
+		snprintf(buf, size, "%s %s; holder not visible from this pid namespace", how,
+			 h->where);
+	else
+		snprintf(buf, size, "holder not visible in this network namespace");
+}
+
+void sockview_table_init(struct sockview_table *t, size_t ncols)
+{
+	memset(t, 0, sizeof(*t));
+	t->ncols = ncols < SOCKVIEW_MAX_COLS ? ncols : SOCKVIEW_MAX_COLS;
+}
+
+int sockview_table_add(struct sockview_table *t, const char *const *cells)
+{
+	for (size_t c = 0; c < t->ncols; c++) {
+		const char *s = cells[c] ? cells[c] : "-";
+		size_t n = strlen(s);
+
+		if (t->len + n + 1 > t->cap) {
+			size_t cap = t->cap ? t->cap * 2 : 4096;
+			char *p;
+
+			while (cap < t->len + n + 1)
+				cap *= 2;
+			p = realloc(t->text, cap);
+			if (!p)
+				return -ENOMEM;
+			t->text = p;
+			t->cap = cap;
+		}
+		memcpy(t->text + t->len, s, n + 1);
+		t->len += n + 1;
+		if (n > t->width[c])
+			t->width[c] = n;
+	}
+	t->nrows++;
+	return 0;
+}
+
+void sockview_table_print(const struct sockview_table *t, FILE *f, const char *indent)
+{
+	const char *p = t->text;
+
+	for (size_t r = 0; r < t->nrows; r++) {
+		const char *cell[SOCKVIEW_MAX_COLS];
+		size_t last = 0;
+
+		for (size_t c = 0; c < t->ncols; c++) { /* empty trailing cells are not padded */
+			cell[c] = p;
+			if (*p)
+				last = c;
+			p += strlen(p) + 1;
+		}
+		fputs(indent, f);
+		for (size_t c = 0; c <= last; c++) {
+			fputs(cell[c], f);
+			if (c < last)
+				fprintf(f, "%*s", (int)(t->width[c] - strlen(cell[c]) + 2), "");
+		}
+		fputc('\n', f);
+	}
+}
+
+void sockview_table_free(struct sockview_table *t)
+{
+	free(t->text);
+	memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,295 @@
+/* portinfo — see portinfo.h. */
+#include "net/portinfo.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/sock.h"
+
+void portinfo_free(struct port_report *r)
+{
+	sockdiag_list_free(&r->socks);
+	free(r->v);
+	r->v = NULL;
+	r->n = r->nlisteners = 0;
+}
+
+static bool on_port(const struct port_report *r, const struct sockdiag_sock *s)
+{
+	if (s->transport != r->transport)
+		return false;
+	if (s->transport == ADDR_UNIX)
+		return r->path[0] && !strcmp(s->path, r->path);
+	return s->lport == r->port;
+}
+
+/* An inet end's address as 16 bytes, IPv4 as v4-mapped IPv6, so that an IPv4 client and
+ * the v4-mapped end a dual-stack server accepted compare equal. */
+static void ip16(const struct sockdiag_sock *s, const uint8_t *ip, uint8_t out[16])
+{
+	if (s->family == AF_INET) {
+		memset(out, 0, 10);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, ip, 4);
+	} else {
+		memcpy(out, ip, 16);
+	}
+}
+
+/* c is the other end of connection k (k's local end is on the port). */
+static bool is_peer(const struct sockdiag_sock *c, const struct sockdiag_sock *k)
+{
+	uint8_t a[16], b[16];
+
+	if (c->transport == ADDR_UNIX)
+		return c->peer_inode && c->peer_inode == k->inode;
+	if (c->lport != k->rport || c->rport != k->lport)
+		return false;
+	ip16(c, c->laddr, a);
+	ip16(k, k->raddr, b);
+	if (memcmp(a, b, 16))
+		return false;
+	ip16(c, c->raddr, a);
+	ip16(k, k->laddr, b);
+	return !memcmp(a, b, 16);
+}
+
+/* The key a client matches its connection by: unix inode, else the client's port. */
+static uint32_t conn_key(const struct sockdiag_sock *k)
+{
+	return k->transport == ADDR_UNIX ? k->inode : k->rport;
+}
+
+static uint32_t client_key(const struct sockdiag_sock *c)
+{
+	return c->transport == ADDR_UNIX ? c->peer_inode : c->lport;
+}
+
+static int cmp_conn_key(const void *a, const void *b)
+{
+	uint32_t x = conn_key(((const struct port_sock *)a)->s);
+	uint32_t y = conn_key(((const struct port_sock *)b)->s);
+
+	return x < y ? -1 : x > y;
+}
+
+/* A local client of one of conns (sorted by conn_key)? */
+static bool is_local_client(const struct sockdiag_sock *c, const struct port_sock *conns, size_t n)
+{
+	uint32_t key = client_key(c);
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (conn_key(conns[mid].s) < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < n && conn_key(conns[lo].s) == key; lo++)
+		if (is_peer(c, conns[lo].s))
+			return true;
+	return false;
+}
+
+static int push(struct port_report *r, size_t *cap, const struct sockdiag_sock *s,
+		enum port_role role)
+{
+	if (r->n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		struct port_sock *v = realloc(r->v, c * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		*cap = c;
+	}
+	r->v[r->n].s = s;
+	r->v[r->n].role = role;
+	r->n++;
+	return 0;
+}
+
+/* Listeners first, then connections: two passes keep the kernel's order within each. */
+static int pick_on_port(struct port_report *r, const struct sockdiag_list *socks, size_t *cap)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < socks->n; i++) {
+			const struct sockdiag_sock *s = &socks->v[i];
+			bool listener;
+
+			if (!on_port(r, s))
+				continue;
+			listener = sockdiag_is_listener(s);
+			if (listener != (pass == 0))
+				continue;
+			if (push(r, cap, s, listener ? PORT_LISTENER : PORT_CONNECTION))
+				return -ENOMEM;
+			if (listener) {
+				r->nlisteners++;
+				r->covers |= sockdiag_covers(s);
+			}
+		}
+	}
+	return 0;
+}
+
+int portinfo_classify(struct port_report *r, const struct sockdiag_list *socks)
+{
+	struct port_sock *conns = NULL;
+	size_t cap = 0, nconn;
+	int err;
+
+	free(r->v);
+	r->v = NULL;
+	r->n = r->nlisteners = 0;
+	r->covers = 0;
+	err = pick_on_port(r, socks, &cap);
+	nconn = r->n - r->nlisteners;
+	if (err || nconn == 0 || r->transport == ADDR_UDP)
+		return err; /* UDP servers are unconnected: no client can be matched to them */
+	conns = malloc(nconn * sizeof(*conns));
+	if (!conns)
+		return -ENOMEM;
+	memcpy(conns, r->v + r->nlisteners, nconn * sizeof(*conns));
+	qsort(conns, nconn, sizeof(*conns), cmp_conn_key);
+	for (size_t i = 0; i < socks->n && !err; i++) {
+		const struct sockdiag_sock *s = &socks->v[i];
+
+		if (s->transport == r->transport && !on_port(r, s) &&
+		    is_local_client(s, conns, nconn))
+			err = push(r, &cap, s, PORT_CLIENT);
+	}
+	free(conns);
+	return err;
+}
+
+static bool probe_in_use(enum addr_transport t, uint16_t port)
+{
+	int type = t == ADDR_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+
+	sin.sin_addr.s_addr = htonl(INADDR_ANY);
+	sin6.sin6_addr = in6addr_any;
+	return sock_addr_in_use(AF_INET, type, (struct sockaddr *)&sin, sizeof(sin)) ||
+	       sock_addr_in_use(AF_INET6, type, (struct sockaddr *)&sin6, sizeof(sin6));
+}
+
+int portinfo_query(enum addr_transport transport, uint16_t port, const char *path,
+		   struct port_report *r)
+{
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->transport = transport;
+	r->port = port;
+	if (transport == ADDR_UNIX) {
+		snprintf(r->path, sizeof(r->path), "%s", path ? path : "");
+		err = sockdiag_dump(AF_UNIX, ADDR_UNIX, SD_STATES_ALL, &r->socks);
+	} else {
+		err = sockdiag_dump(AF_INET, transport, SD_STATES_ALL, &r->socks);
+		if (!err) {
+			err = sockdiag_dump(AF_INET6, transport, SD_STATES_ALL, &r->socks);
+			if (err == -EAFNOSUPPORT || err == -ENOENT) /* no IPv6 here */
+				err = 0;
+		}
+	}
+	if (err)
+		return err;
+	if (transport != ADDR_UNIX) {
+		r->bindable = !probe_in_use(transport, port);
+		r->probed = true;
+	}
+	return portinfo_classify(r, &r->socks);
+}
+
+bool portinfo_in_use(const struct port_report *r)
+{
+	return r->nlisteners > 0 || (r->probed && !r->bindable);
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+size_t portinfo_listener_pids(const struct port_report *r, const struct owners *o, pid_t *pids,
+			      size_t max)
+{
+	size_t n = 0, total = 0;
+	pid_t seen[64];
+
+	for (size_t i = 0; i < r->nlisteners; i++) {
+		const struct owner_ref *ref;
+		size_t k = owners_lookup(o, r->v[i].s->inode, &ref);
+
+		for (size_t j = 0; j < k; j++) {
+			pid_t pid = o->procs[ref[j].proc].pid;
+			size_t m;
+
+			for (m = 0; m < n && seen[m] != pid; m++)
+				;
+			if (m < n)
+				continue;
+			total++;
+			if (n < sizeof(seen) / sizeof(seen[0]))
+				seen[n++] = pid;
+		}
+	}
+	qsort(seen, n, sizeof(seen[0]), cmp_pid);
+	memcpy(pids, seen, (n < max ? n : max) * sizeof(*pids));
+	return total;
+}
+
+/* The first socket in r->v with a visible owner, listeners first; else the first socket. */
+static void pick_holder(const struct port_report *r, const struct owners *o, struct port_holder *h)
+{
+	for (size_t i = 0; i < r->n && r->v[i].role != PORT_CLIENT; i++) {
+		const struct owner_ref *ref;
+
+		if (owners_lookup(o, r->v[i].s->inode, &ref) == 0)
+			continue;
+		h->pid = o->procs[ref->proc].pid;
+		memcpy(h->comm, o->procs[ref->proc].comm, sizeof(h->comm));
+		h->listening = r->v[i].role == PORT_LISTENER;
+		sockdiag_format_local(r->v[i].s, h->where, sizeof(h->where));
+		return;
+	}
+	if (r->n > 0 && r->v[0].role != PORT_CLIENT) {
+		h->listening = r->v[0].role == PORT_LISTENER;
+		sockdiag_format_local(r->v[0].s, h->where, sizeof(h->where));
+	}
+}
+
+int portinfo_holder(enum addr_transport transport, uint16_t port, const char *path,
+		    struct port_holder *h)
+{
+	struct port_report r;
+	struct owners o;
+	pid_t pids[1];
+	int err;
+
+	memset(h, 0, sizeof(*h));
+	owners_init(&o);
+	err = portinfo_query(transport, port, path, &r);
+	if (!err)
+		err = owners_scan(&o, "/proc", 0);
+	if (!err) {
+		h->seen = r.n > 0 && r.v[0].role != PORT_CLIENT;
+		pick_holder(&r, &o, h);
+		h->nprocs = portinfo_listener_pids(&r, &o, pids, 1);
+		h->unreadable = o.unreadable;
+		h->unreadable_err = o.unreadable_err;
+	}
+	owners_fini(&o);
+	portinfo_free(&r);
+	return err;
+}
