@@ -139,8 +139,15 @@ static int add_rows(struct sockview_table *t, const struct port_sock *ps, struct
 	int err = 0;
 
 	if (k == 0) {
-		if (!reason[0])
-			sockview_hidden_reason(o, s, reason, rsize);
+		if (!reason[0]) {
+			char why[200];
+
+			snprintf(reason, rsize, "%s%s",
+				 sockview_hidden_reason(o, s, why, sizeof(why))
+					 ? "owner not visible: "
+					 : "",
+				 why);
+		}
 		return sockview_table_add(t, cells);
 	}
 	for (size_t j = 0; j < k && !err; j++) {
@@ -250,7 +257,7 @@ static void json_socket(struct jw *w, const struct port_sock *ps, struct owners 
 	jw_arr_end(w);
 	if (k == 0) {
 		sockview_hidden_reason(o, s, reason, sizeof(reason));
-		jw_key(w, "owner_not_visible");
+		jw_key(w, "no_owner_because");
 		jw_str(w, reason);
 	}
 	jw_obj_end(w);

@@ -34,21 +34,23 @@ const char *sockview_proto(const struct sockdiag_sock *s)
 	return s->family == AF_INET6 ? "tcp6" : "tcp";
 }
 
-void sockview_hidden_reason(const struct owners *o, const struct sockdiag_sock *s, char *buf,
+bool sockview_hidden_reason(const struct owners *o, const struct sockdiag_sock *s, char *buf,
 			    size_t size)
 {
-	if (s->inode == 0)
+	if (s->inode == 0) {
 		snprintf(buf, size, "%s: no process holds it (kept by the kernel)",
 			 sockdiag_state_name(s));
-	else if (o->unreadable > 0)
+		return false;
+	}
+	if (o->unreadable > 0)
 		snprintf(buf, size,
-			 "owner not visible: %zu processes' fds could not be read (%s; run as "
-			 "root to see them)",
+			 "%zu processes' fds could not be read (%s; run as root to see them)",
 			 o->unreadable, sb_strerror(o->unreadable_err));
 	else
 		snprintf(buf, size,
-			 "owner not visible: no process visible here holds it (a "
-			 "process in another pid namespace, or the kernel)");
+			 "no process visible here holds it (a process in another pid "
+			 "namespace, or the kernel)");
+	return true;
 }
 
 void sockview_holder(const struct port_holder *h, char *buf, size_t size)

@@ -7,6 +7,7 @@
 #ifndef SOCKBOX_CLI_SOCKVIEW_H
 #define SOCKBOX_CLI_SOCKVIEW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -21,11 +22,13 @@ const char *sockview_covers(unsigned covers);
 const char *sockview_proto(const struct sockdiag_sock *s);
 
 /*
- * Why no process is shown for s: "TIME-WAIT, held by the kernel" for sockets without a file,
+ * Why no process is shown for s: "TIME-WAIT: no process holds it (kept by the kernel)" for
+ * sockets without a file,
  * "N processes' fds could not be read (permission denied; run as root to see them)" when some
- * were unreadable, else "no process visible here holds it (another pid namespace?)".
+ * were unreadable, else "no process visible here holds it (...)". Returns true when some
+ * process may hold it unseen (the last two), false when no process can (no file).
  */
-void sockview_hidden_reason(const struct owners *o, const struct sockdiag_sock *s, char *buf,
+bool sockview_hidden_reason(const struct owners *o, const struct sockdiag_sock *s, char *buf,
 			    size_t size);
 
 /* "held by pid 4242, python3, listening on 0.0.0.0:5050" (and "and N more processes"), or a
