@@ -14,7 +14,7 @@ static const struct command {
 	{"serve", cmd_serve, "multi-client server (default: echo on 127.0.0.1:5050)"},
 	{"connect", cmd_connect, "interactive stream client: stdin -> socket -> stdout (like nc)"},
 	{"port", cmd_port, "is a port free? if not: which process (pid, command, user) holds it"},
-	{"ls", cmd_ls, "open internet/unix sockets with their owner processes (like ss -p, lsof -i)"},
+	{"ls", cmd_ls, "open sockets with the processes holding them (like ss -p, lsof -i)"},
 };
 
 static void usage(FILE *f)

@@ -82,7 +82,8 @@ int sockdiag_dump(int family, enum addr_transport transport, uint32_t states,
 		  struct sockdiag_list *l);
 
 /*
- * Parses the netlink messages of one read (buf, len) of a dump of transport's table and
+ * Parses the netlink messages of one read (buf, len; buf aligned to 4 bytes, as any recv
+ * buffer from malloc is) of a dump of transport's table and
  * appends one record per socket. Returns 1 when the dump's NLMSG_DONE was seen, 0 when
  * more is to come, the negative errno of an NLMSG_ERROR, -EBADMSG for a truncated or
  * malformed message, -ENOMEM. Pure: reads only buf.

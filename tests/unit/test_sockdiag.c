@@ -111,8 +111,10 @@ static const void *guard_copy(struct guarded *g, const void *p, size_t n)
 		mmap(NULL, 2 * g->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(g->map != MAP_FAILED);
 	assert_int_equal(mprotect(g->map + g->page, g->page, PROT_NONE), 0);
-	memcpy(g->map + g->page - n, p, n);
-	return g->map + g->page - n;
+	/* netlink buffers are 4-byte aligned; a length that is not a multiple of 4 leaves
+	 * at most 3 bytes between its end and the guard */
+	memcpy(g->map + g->page - NLMSG_ALIGN(n), p, n);
+	return g->map + g->page - NLMSG_ALIGN(n);
 }
 
 static void guard_free(struct guarded *g)
