@@ -145,7 +145,11 @@ int sockdiag_parse_unix(const struct nlmsghdr *h, struct sockdiag_sock *out)
 	return walk_attrs(h, sizeof(*m), out, unix_attr);
 }
 
-/* NLMSG_ERROR carries a negative errno (0 is an acknowledgement). */
+/*
+ * NLMSG_ERROR carries a negative errno (0 is an acknowledgement). A value outside the errno
+ * range (never sent by a kernel, but not trusted) is a malformed message: negating INT_MIN
+ * would overflow, and callers must be able to pass the code to sb_strerror.
+ */
 static int error_code(const struct nlmsghdr *h)
 {
 	const struct nlmsgerr *e;
@@ -153,7 +157,9 @@ static int error_code(const struct nlmsghdr *h)
 	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
 		return -EBADMSG;
 	e = NLMSG_DATA(h);
-	return e->error < 0 ? e->error : e->error > 0 ? -e->error : 0;
+	if (e->error < -4095 || e->error > 4095)
+		return -EBADMSG;
+	return e->error < 0 ? e->error : -e->error;
 }
 
 int sockdiag_feed(const void *buf, size_t len, enum addr_transport transport,

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/inet_diag.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
@@ -195,6 +196,25 @@ static void test_a_netlink_error_is_returned_as_its_errno(void **state)
 	assert_int_equal(l.n, 0);
 }
 
+/* Found by fuzz_sockdiag: an error field no kernel sends must not come back as an "errno". */
+static void test_a_netlink_error_outside_the_errno_range_is_malformed(void **state)
+{
+	static const int bad[] = {INT_MIN, -4096, 4096, INT_MAX};
+	struct sockdiag_list l = {0};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct nlbuf nb = {.len = 0};
+		struct nlmsgerr e;
+
+		memset(&e, 0, sizeof(e));
+		e.error = bad[i];
+		nl_msg(&nb, NLMSG_ERROR, &e, sizeof(e));
+		assert_int_equal(sockdiag_feed(nb.b, nb.len, ADDR_TCP, &l), -EBADMSG);
+	}
+	assert_int_equal(l.n, 0);
+}
+
 static void test_an_attribute_longer_than_its_message_is_malformed(void **state)
 {
 	struct sockdiag_list l = {0};
@@ -373,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_an_inet_dump_becomes_one_record_per_socket),
 		cmocka_unit_test(test_every_truncation_of_a_dump_is_rejected_or_stops_at_a_message),
 		cmocka_unit_test(test_a_netlink_error_is_returned_as_its_errno),
+		cmocka_unit_test(test_a_netlink_error_outside_the_errno_range_is_malformed),
 		cmocka_unit_test(test_an_attribute_longer_than_its_message_is_malformed),
 		cmocka_unit_test(test_a_message_too_short_for_its_header_is_malformed),
 		cmocka_unit_test(test_unix_records_carry_path_abstract_name_peer_queues_and_uid),
