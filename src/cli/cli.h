@@ -55,5 +55,7 @@ unsigned cli_ncpus(void);
 
 int cmd_serve(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
+int cmd_resolve(int argc, char **argv);
+int cmd_ping(int argc, char **argv);
 
 #endif
