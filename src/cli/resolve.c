@@ -261,7 +261,7 @@ static int parse_args(struct resolve_opts *o, int argc, char **argv)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+46h", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "46h", long_opts, NULL)) != -1) {
 		switch (c) {
 		case '4':
 			o->family = ADDR_IPV4;
