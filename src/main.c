@@ -13,7 +13,8 @@ static const struct command {
 } commands[] = {
 	{"serve", cmd_serve, "multi-client server (default: echo on 127.0.0.1:5050)"},
 	{"connect", cmd_connect, "interactive stream client: stdin -> socket -> stdout (like nc)"},
-	{"resolve", cmd_resolve, "addresses of HOST and where they came from; no HOST: this machine"},
+	{"resolve", cmd_resolve,
+	 "addresses of HOST and where they came from; no HOST: this machine"},
 	{"ping", cmd_ping, "TCP connect round-trip time, ping-style summary"},
 };
 

@@ -26,12 +26,9 @@ struct pinger {
 };
 
 static const struct option long_opts[] = {
-	{"count", required_argument, NULL, 'c'},
-	{"interval", required_argument, NULL, 'i'},
-	{"timeout", required_argument, NULL, 'W'},
-	{"json", no_argument, NULL, 'j'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+	{"count", required_argument, NULL, 'c'},   {"interval", required_argument, NULL, 'i'},
+	{"timeout", required_argument, NULL, 'W'}, {"json", no_argument, NULL, 'j'},
+	{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f)
@@ -71,8 +68,8 @@ static void print_attempt(const struct pinger *pg, const struct ping_attempt *a)
 		addr_format((const struct sockaddr *)&a->peer, a->peerlen, peer, sizeof(peer));
 	switch (a->result) {
 	case PING_OK:
-		printf("connected to %s seq=%llu time=%.3f ms\n", peer,
-		       (unsigned long long)a->seq, a->ms);
+		printf("connected to %s seq=%llu time=%.3f ms\n", peer, (unsigned long long)a->seq,
+		       a->ms);
 		break;
 	case PING_REFUSED:
 		printf("refused by %s seq=%llu\n", peer, (unsigned long long)a->seq);
@@ -292,13 +289,14 @@ static int parse_args(struct pinger *pg, int argc, char **argv)
 	} else if (argc - optind == 1) {
 		target = argv[optind];
 	} else {
-		return cli_usage_error("ping", argc == optind ? "missing ADDR" : "too many arguments");
+		return cli_usage_error("ping",
+				       argc == optind ? "missing ADDR" : "too many arguments");
 	}
 	if (addr_parse(target, &pg->o.spec, &why) < 0)
 		return cli_usage_error("ping", "%s: %s", target, why);
 	if (pg->o.spec.transport == ADDR_UDP)
-		return cli_usage_error("ping", "%s: UDP has no connection to time (TCP or unix only)",
-				       target);
+		return cli_usage_error(
+			"ping", "%s: UDP has no connection to time (TCP or unix only)", target);
 	if (pg->o.spec.transport == ADDR_TCP && !strcmp(pg->o.spec.port, "0"))
 		return cli_usage_error("ping", "%s: cannot connect to port 0", target);
 	addr_spec_format(&pg->o.spec, pg->target, sizeof(pg->target));

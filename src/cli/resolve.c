@@ -69,8 +69,7 @@ static void print_reverse(const struct resolve_env *env, const char *host,
 	char src[ADDR_HOST_MAX];
 
 	if (r->reverse_err) {
-		printf("%s: an address; no reverse name (%s)\n", host,
-		       sb_strerror(r->reverse_err));
+		printf("%s: an address; no reverse name (%s)\n", host, sb_strerror(r->reverse_err));
 		return;
 	}
 	source_text(env, r->reverse_source, r->reverse_line, src, sizeof(src));
@@ -101,7 +100,9 @@ static void json_source(struct jw *w, const struct resolve_env *env, enum resolv
 			unsigned line)
 {
 	jw_key(w, "source");
-	jw_str(w, s == RESOLVE_SRC_NUMERIC ? "numeric" : s == RESOLVE_SRC_HOSTS ? "hosts" : "resolver");
+	jw_str(w, s == RESOLVE_SRC_NUMERIC ? "numeric"
+		  : s == RESOLVE_SRC_HOSTS ? "hosts"
+					   : "resolver");
 	if (s == RESOLVE_SRC_HOSTS) {
 		jw_key(w, "file");
 		jw_str(w, env->hosts_path);

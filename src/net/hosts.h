@@ -22,8 +22,8 @@
 
 /* One line with an address and at least one name. */
 struct hosts_entry {
-	unsigned lineno;   /* 1-based */
-	const char *addr;  /* the address field (borrowed from the text, not NUL-terminated) */
+	unsigned lineno;  /* 1-based */
+	const char *addr; /* the address field (borrowed from the text, not NUL-terminated) */
 	size_t addr_len;
 	const char *names; /* from the first name to the end of the last one, comment removed */
 	size_t names_len;

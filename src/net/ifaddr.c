@@ -49,16 +49,16 @@ static bool wanted(const struct ifaddrs *ifa, enum addr_family family)
 static void fill(struct ifaddr_entry *e, const struct ifaddrs *ifa)
 {
 	const struct sockaddr *sa = ifa->ifa_addr;
-	socklen_t len = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-						 : sizeof(struct sockaddr_in6);
+	socklen_t len =
+		sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 
 	snprintf(e->name, sizeof(e->name), "%s", ifa->ifa_name ? ifa->ifa_name : "?");
 	e->family = sa->sa_family;
 	if (getnameinfo(sa, len, e->addr, sizeof(e->addr), NULL, 0, NI_NUMERICHOST) != 0)
 		snprintf(e->addr, sizeof(e->addr), "?");
 	e->prefix = ifaddr_prefix_len(ifa->ifa_netmask);
-	e->scope_id = sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_scope_id
-						: 0;
+	e->scope_id =
+		sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_scope_id : 0;
 	e->up = ifa->ifa_flags & IFF_UP;
 	e->loopback = ifa->ifa_flags & IFF_LOOPBACK;
 }

@@ -17,8 +17,8 @@ struct ping {
 	struct loop_timer timer; /* starts the next attempt */
 	struct dial *dial;	 /* the attempt in flight, or a finished one not yet freed */
 	uint64_t seq;
-	double started_ms;	 /* the attempt's start (for the schedule) */
-	double connect_ms;	 /* when its first connect() was made (after resolution) */
+	double started_ms; /* the attempt's start (for the schedule) */
+	double connect_ms; /* when its first connect() was made (after resolution) */
 	ping_attempt_cb on_attempt;
 	ping_done_cb on_done;
 	void *arg;

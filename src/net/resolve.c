@@ -261,7 +261,9 @@ int resolve_host(const struct resolve_env *env, const char *host, enum addr_fami
 	}
 	/* The hints of addr_resolve() for an active open, plus the canonical name. */
 	hints.ai_flags = AI_CANONNAME;
-	hints.ai_family = family == ADDR_IPV4 ? AF_INET : family == ADDR_IPV6 ? AF_INET6 : AF_UNSPEC;
+	hints.ai_family = family == ADDR_IPV4	? AF_INET
+			  : family == ADDR_IPV6 ? AF_INET6
+						: AF_UNSPEC;
 	rc = getaddrinfo(host, NULL, &hints, &res);
 	if (rc) {
 		r->err = gai_code(rc);

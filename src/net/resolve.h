@@ -30,13 +30,13 @@
 
 /* The name-service configuration the C library will use, read once. */
 struct resolve_env {
-	const char *hosts_path;	     /* borrowed */
-	char *hosts_text;	     /* owned; NULL when unreadable */
+	const char *hosts_path; /* borrowed */
+	char *hosts_text;	/* owned; NULL when unreadable */
 	size_t hosts_len;
-	int hosts_err;		     /* 0, or -errno from reading hosts_path */
+	int hosts_err;			 /* 0, or -errno from reading hosts_path */
 	char nss[NSS_MAX][NSS_NAME_MAX]; /* hosts: services in order */
 	int nnss;
-	bool nss_default;	     /* nsswitch.conf had no hosts line: glibc's default */
+	bool nss_default; /* nsswitch.conf had no hosts line: glibc's default */
 };
 
 /*
@@ -67,7 +67,7 @@ struct resolve_addr {
 };
 
 struct resolve_result {
-	int err;     /* 0, or SB_EAI(...)/-errno: the host did not resolve */
+	int err;      /* 0, or SB_EAI(...)/-errno: the host did not resolve */
 	bool numeric; /* the host was an IP address */
 	char canon[NI_MAXHOST];
 	struct resolve_addr *addrs; /* owned */

@@ -44,8 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_inside(t, size, name, len);
 		last = e.lineno;
 		/* Only the very first entry: an earlier one could map the same pair. */
-		if (last == e.lineno && want == 0 && e.lineno == first_line && len < sizeof(first) &&
-		    hosts_entry_addr(&e, &family, ip) == 0) {
+		if (last == e.lineno && want == 0 && e.lineno == first_line &&
+		    len < sizeof(first) && hosts_entry_addr(&e, &family, ip) == 0) {
 			memcpy(first, name, len);
 			first[len] = '\0';
 			want = e.lineno;

@@ -46,7 +46,8 @@ static void test_hosts_line_lists_services_in_order(void **state)
 {
 	(void)state;
 	EXPECT("passwd: files\nhosts:          files dns\nnetworks: files\n", "files dns");
-	EXPECT("hosts:\tfiles\tmdns4_minimal [NOTFOUND=return] dns myhostname", "files mdns4_minimal dns myhostname");
+	EXPECT("hosts:\tfiles\tmdns4_minimal [NOTFOUND=return] dns myhostname",
+	       "files mdns4_minimal dns myhostname");
 }
 
 static void test_action_blocks_and_comments_are_skipped(void **state)
