@@ -13,8 +13,11 @@ static const struct command {
 } commands[] = {
 	{"serve", cmd_serve, "multi-client server (default: echo on 127.0.0.1:5050)"},
 	{"connect", cmd_connect, "interactive stream client: stdin -> socket -> stdout (like nc)"},
+	{"resolve", cmd_resolve,
+	 "addresses of HOST and where they came from; no HOST: this machine"},
 	{"port", cmd_port, "is a port free? if not: which process (pid, command, user) holds it"},
 	{"ls", cmd_ls, "open sockets with the processes holding them (like ss -p, lsof -i)"},
+	{"ping", cmd_ping, "TCP connect round-trip time, ping-style summary"},
 };
 
 static void usage(FILE *f)

@@ -55,6 +55,8 @@ unsigned cli_ncpus(void);
 
 int cmd_serve(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
+int cmd_resolve(int argc, char **argv);
+int cmd_ping(int argc, char **argv);
 int cmd_port(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 
