@@ -1,24 +1,7 @@
 /* rtt — see rtt.h. */
 #include "util/rtt.h"
 
-/*
- * Square root by Newton's method, so the program needs no libm for one call. x >= 0;
- * starts above the root and decreases monotonically to it, stopping when it stops shrinking.
- */
-static double root(double x)
-{
-	double g = x > 1 ? x : 1, next;
-
-	if (!(x > 0))
-		return 0;
-	for (int i = 0; i < 2000; i++) {
-		next = 0.5 * (g + x / g);
-		if (next >= g)
-			break;
-		g = next;
-	}
-	return g;
-}
+#include <math.h>
 
 void rtt_init(struct rtt *r)
 {
@@ -30,7 +13,7 @@ void rtt_add(struct rtt *r, double x)
 {
 	double delta;
 
-	if (!(x >= 0) || x - x != 0) /* negative, NaN or infinite */
+	if (!(x >= 0) || !isfinite(x)) /* negative, NaN or infinite */
 		return;
 	if (r->n == 0 || x < r->min)
 		r->min = x;
@@ -59,5 +42,5 @@ double rtt_max(const struct rtt *r)
 
 double rtt_mdev(const struct rtt *r)
 {
-	return r->n ? root(r->m2 / (double)r->n) : 0;
+	return r->n ? sqrt(r->m2 / (double)r->n) : 0;
 }
