@@ -13,6 +13,7 @@ static const struct command {
 } commands[] = {
 	{"serve", cmd_serve, "multi-client server (default: echo on 127.0.0.1:5050)"},
 	{"connect", cmd_connect, "interactive stream client: stdin -> socket -> stdout (like nc)"},
+	{"bench", cmd_bench, "load generator: msgs/s, MB/s, latency percentiles, verified replies"},
 };
 
 static void usage(FILE *f)

@@ -55,5 +55,6 @@ unsigned cli_ncpus(void);
 
 int cmd_serve(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif
