@@ -7,10 +7,13 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "client/pacer.h"
 #include "loop/loop.h"
 #include "net/sock.h"
 
@@ -20,8 +23,9 @@
 #define CONNECT_WINDOW	 256	  /* connects in progress at once per thread during set-up */
 #define LATE_NS		 1000000u /* rate: later than this after the intended time is late */
 #define PUBLISH_MS	 250
-#define TICK_MS		 100 /* connect timeouts, connect-mode retries */
-#define RATE_TICK_MS	 1
+#define TICK_MS		 100	/* connect timeouts, connect-mode retries */
+#define PACE_MIN_NS	 20000u /* rate: at most one timer wake-up per 20 us */
+#define PACE_BATCH	 256	/* rate: connections woken one by one, else all */
 #define CONNECT_RETRY_MS 100
 #define NS		 1000000000u
 
@@ -69,6 +73,9 @@ struct worker {
 	uint64_t *ts;
 	uint8_t *rbuf;
 	struct loop_timer tick, deadline, publish;
+	struct pacer pacer;  /* rate: when each message is due */
+	struct loop_io pace; /* rate: a timerfd set to the next due time */
+	uint32_t due[PACE_BATCH];
 	uint64_t end_ns;
 	struct counters c;
 	struct hist h;
@@ -132,28 +139,6 @@ static enum bench_err err_kind(int err)
 	default:
 		return BENCH_ERR_OTHER;
 	}
-}
-
-/* ---- rate: message k of connection g is due at start + (g + k * conns) / rate */
-
-static uint64_t intended_ns(const struct bench *b, const struct bconn *c, uint64_t k)
-{
-	unsigned __int128 g = (unsigned __int128)c->gid + (unsigned __int128)k * b->o.conns;
-
-	return b->start_ns + (uint64_t)(g * NS / b->o.rate);
-}
-
-/* Messages of c due by now. */
-static uint64_t due_msgs(const struct bench *b, const struct bconn *c, uint64_t now)
-{
-	unsigned __int128 slots;
-
-	if (now < b->start_ns)
-		return 0;
-	slots = (unsigned __int128)(now - b->start_ns) * b->o.rate / NS; /* global index due */
-	if (slots < c->gid)
-		return 0;
-	return (uint64_t)((slots - c->gid) / b->o.conns) + 1;
 }
 
 /* ---- connections */
@@ -239,7 +224,7 @@ static void stamp_sent(struct worker *w, struct bconn *c, uint64_t a, uint64_t b
 	for (m = (a + len - 1) / len; m * len < b; m++) {
 		t = now;
 		if (bn->o.rate) {
-			t = intended_ns(bn, c, m);
+			t = pacer_intended_ns(&w->pacer, c->gid, m);
 			if (now > t + LATE_NS && counting(bn, now))
 				w->c.late++;
 		}
@@ -259,7 +244,7 @@ static uint64_t send_window(struct worker *w, struct bconn *c, uint64_t now)
 	else if (b->o.mode == BENCH_ECHO && c->rx_msgs + b->o.depth < limit)
 		limit = c->rx_msgs + b->o.depth;
 	if (b->o.rate) {
-		due = due_msgs(b, c, now);
+		due = pacer_due(&w->pacer, c->gid, now);
 		if (due < limit)
 			limit = due;
 	}
@@ -486,8 +471,6 @@ static void on_tick(struct loop *l, struct loop_timer *t)
 		else if (c->state == C_IDLE && !w->setup && !c->restart && now >= c->retry_ns &&
 			 !atomic_load(&b->stop))
 			conn_connect(w, c, now);
-		else if (c->state == C_OPEN && b->o.rate && !w->setup)
-			conn_fill(w, c, now);
 	}
 }
 
@@ -543,6 +526,57 @@ static void on_turn_end(struct loop *l, void *arg)
 	}
 }
 
+/* ---- rate */
+
+/*
+ * Wakes at the next due time, but at most every PACE_MIN_NS: at high rates messages go
+ * out in small batches instead of one timer syscall each (the wait still counts in
+ * their latency, which runs from the intended time).
+ */
+static void pace_arm(struct worker *w, uint64_t now)
+{
+	uint64_t due = pacer_next_ns(&w->pacer);
+
+	if (due < now + PACE_MIN_NS)
+		due = now + PACE_MIN_NS;
+	struct itimerspec its = {
+		.it_value = {.tv_sec = (time_t)(due / NS), .tv_nsec = (long)(due % NS)},
+	};
+
+	timerfd_settime(w->pace.fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* Messages fell due: wake their connections (all of them when many are due). */
+static void on_pace(struct loop *l, struct loop_io *io, uint32_t revents)
+{
+	struct worker *w = io->arg;
+	uint64_t now = now_ns(), expirations, n, i;
+
+	(void)l;
+	(void)revents;
+	if (read(io->fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		return;
+	n = pacer_advance(&w->pacer, now, w->due, PACE_BATCH);
+	for (i = 0; i < (n > PACE_BATCH ? w->nconns : n); i++) {
+		struct bconn *c = &w->conns[n > PACE_BATCH ? i : w->due[i]];
+
+		if (c->state == C_OPEN)
+			conn_fill(w, c, now);
+	}
+	pace_arm(w, now);
+}
+
+static void pace_start(struct worker *w)
+{
+	const struct bench *b = w->b;
+
+	pacer_init(&w->pacer, b->start_ns, b->o.rate, b->o.conns, w->conns[0].gid, w->nconns);
+	prctl(PR_SET_TIMERSLACK, 1UL); /* wake at the due time, not up to 50 us after */
+	pacer_advance(&w->pacer, now_ns(), w->due, PACE_BATCH); /* the first ones go now */
+	if (loop_io_set(w->loop, &w->pace, EPOLLIN) == 0)
+		pace_arm(w, now_ns());
+}
+
 /* ---- worker thread */
 
 static void worker_setup(struct worker *w)
@@ -562,9 +596,10 @@ static void worker_go(struct worker *w)
 
 	if (b->o.duration_ms)
 		loop_timer_start(w->loop, &w->deadline, b->o.duration_ms, 0);
-	if (b->o.rate || b->o.mode == BENCH_CONNECT || w->connecting)
-		loop_timer_start(w->loop, &w->tick, b->o.rate ? RATE_TICK_MS : TICK_MS,
-				 b->o.rate ? RATE_TICK_MS : TICK_MS);
+	if (b->o.mode == BENCH_CONNECT)
+		loop_timer_start(w->loop, &w->tick, TICK_MS, TICK_MS);
+	if (b->o.rate)
+		pace_start(w);
 	for (i = 0; i < w->nconns; i++) {
 		struct bconn *c = &w->conns[i];
 
@@ -589,7 +624,7 @@ static void count_unsent(struct worker *w)
 	for (i = 0; i < w->nconns; i++) {
 		struct bconn *c = &w->conns[i];
 
-		due = due_msgs(b, c, end);
+		due = pacer_due(&w->pacer, c->gid, end);
 		if (due > c->quota)
 			due = c->quota;
 		started = (c->tx_bytes + b->o.pattern->msg_len - 1) / b->o.pattern->msg_len;
@@ -638,6 +673,8 @@ static void worker_free(struct worker *w)
 {
 	if (!w)
 		return;
+	if (w->pace.fd >= 0)
+		close(w->pace.fd);
 	loop_free(w->loop);
 	pthread_mutex_destroy(&w->lock);
 	free(w->conns);
@@ -659,6 +696,7 @@ static int worker_new(struct bench *b, unsigned first, unsigned n, struct worker
 	if (!w)
 		return -ENOMEM;
 	pthread_mutex_init(&w->lock, NULL);
+	w->pace.fd = -1;
 	w->b = b;
 	w->nconns = w->active = n;
 	w->conns = calloc(n, sizeof(*w->conns));
@@ -677,6 +715,14 @@ static int worker_new(struct bench *b, unsigned first, unsigned n, struct worker
 		goto out_free;
 	if (o->mode == BENCH_CONNECT)
 		loop_on_turn_end(w->loop, on_turn_end, w);
+	loop_io_init(&w->pace, -1, on_pace, w);
+	if (o->rate) {
+		w->pace.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (w->pace.fd < 0) {
+			err = -errno;
+			goto out_free;
+		}
+	}
 	loop_timer_init(&w->tick, on_tick, w);
 	loop_timer_init(&w->deadline, on_deadline, w);
 	loop_timer_init(&w->publish, on_publish, w);
