@@ -24,7 +24,7 @@
 #define LATE_NS		 1000000u /* rate: later than this after the intended time is late */
 #define PUBLISH_MS	 250
 #define TICK_MS		 100	/* connect timeouts, connect-mode retries */
-#define PACE_MIN_NS	 20000u /* rate: at most one timer wake-up per 20 us */
+#define PACE_MIN_NS	 50000u /* rate: at most one timer wake-up per 50 us */
 #define PACE_BATCH	 256	/* rate: connections woken one by one, else all */
 #define CONNECT_RETRY_MS 100
 #define NS		 1000000000u
