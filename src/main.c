@@ -18,6 +18,7 @@ static const struct command {
 	{"port", cmd_port, "is a port free? if not: which process (pid, command, user) holds it"},
 	{"ls", cmd_ls, "open sockets with the processes holding them (like ss -p, lsof -i)"},
 	{"ping", cmd_ping, "TCP connect round-trip time, ping-style summary"},
+	{"bench", cmd_bench, "load generator: msgs/s, MB/s, latency percentiles, verified replies"},
 };
 
 static void usage(FILE *f)

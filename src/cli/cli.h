@@ -59,5 +59,6 @@ int cmd_resolve(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_port(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -1,0 +1,525 @@
+/* bench — `sockbox bench ADDR`: a load generator with verified replies and latency percentiles. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "client/bench.h"
+#include "client/pattern.h"
+#include "loop/loop.h"
+#include "net/dial.h"
+#include "util/err.h"
+#include "util/json.h"
+
+#define MAX_CONNS   1000000u
+#define MAX_DEPTH   65536u
+#define MAX_THREADS 1024u
+#define MAX_RATE    UINT64_C(1000000000)
+#define DAY_MS	    (24u * 3600u * 1000u)
+
+static const char *const mode_names[] = {"echo", "send-only", "connect"};
+
+struct bench_cli {
+	struct bench_opts o;
+	struct addr_spec spec;
+	char target[ADDR_STR_MAX + ADDR_HOST_MAX];
+	enum addr_family family;
+	bool line, json, duration_set, threads_set;
+	uint64_t size;
+	/* the first connect */
+	struct loop *loop;
+	struct dial *dial;
+	int dial_err;
+	/* the run */
+	struct bench *run;
+	atomic_bool done;
+	bool progress;
+	uint64_t last_msgs, last_ns, last_bytes;
+};
+
+static const struct option long_opts[] = {
+	{"threads", required_argument, NULL, 'T'},
+	{"rate", required_argument, NULL, 'r'},
+	{"line", no_argument, NULL, 'L'},
+	{"mode", required_argument, NULL, 'm'},
+	{"json", no_argument, NULL, 'j'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sockbox bench ADDR [options]\n\n"
+		"Load generator: opens CONNS connections over N threads, keeps DEPTH messages of\n"
+		"SIZE random bytes in flight on each, and verifies every reply byte for byte.\n"
+		"Reports messages/s, MB/s and latency percentiles (send -> full reply).\n\n"
+		"ADDR: [tcp://]HOST:PORT, [v6addr]:PORT, unix:/path\n\n"
+		"Options:\n"
+		"  -c CONNS               connections (default 1)\n"
+		"  -d DEPTH               messages in flight per connection (default 1)\n"
+		"  -s SIZE                payload bytes per message (default 64)\n"
+		"  -t DUR                 run for DUR (default 5s, unless -n is given)\n"
+		"  -n MESSAGES            stop after MESSAGES messages in all (connect mode:\n"
+		"                         connection attempts)\n"
+		"      --threads N        threads, each with its own event loop\n"
+		"                         (default: CONNS or the usable CPUs, whichever is fewer)\n"
+		"      --rate MSGS_PER_S  send at this constant rate over all connections; latency\n"
+		"                         counts from each message's intended send time\n"
+		"      --line             end each message with \\n (payloads never contain one)\n"
+		"      --mode MODE        echo (default): verify each reply;\n"
+		"                         send-only: send as fast as the peer takes (replies are\n"
+		"                         read and discarded); connect: per connection, connect,\n"
+		"                         exchange one message, close, again (connections/s)\n"
+		"      --json             print the result as one JSON object (last line of stdout)\n"
+		"  -4, -6                 IPv4 or IPv6 only\n"
+		"  -h, --help             show this help\n\n"
+		"DUR is a number with a unit: 500ms, 5s, 2m (no unit: seconds).\n"
+		"A progress line is shown each second when stdout is a terminal.\n\n"
+		"Exit status: 0 ok, 1 a reply differed from what was sent (or no message\n"
+		"completed), 2 usage error, 3 name did not resolve, 4 connection refused,\n"
+		"5 timed out, 7 connection reset.\n");
+}
+
+static int parse_mode(const char *s, enum bench_mode *m)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
+		if (!strcmp(s, mode_names[i])) {
+			*m = (enum bench_mode)i;
+			return 0;
+		}
+	}
+	return cli_usage_error("bench", "--mode %s: must be echo, send-only or connect", s);
+}
+
+static int parse_opt(struct bench_cli *bc, int c, const char *arg, const char *bad)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'c':
+		if (!cli_uint("bench", "-c", arg, 1, MAX_CONNS, &v))
+			return EXIT_USAGE;
+		bc->o.conns = (unsigned)v;
+		return 0;
+	case 'd':
+		if (!cli_uint("bench", "-d", arg, 1, MAX_DEPTH, &v))
+			return EXIT_USAGE;
+		bc->o.depth = (unsigned)v;
+		return 0;
+	case 's':
+		return cli_uint("bench", "-s", arg, 1, PATTERN_SIZE_MAX, &bc->size) ? 0
+										    : EXIT_USAGE;
+	case 't':
+		bc->duration_set = true;
+		return cli_duration("bench", "-t", arg, DAY_MS, &bc->o.duration_ms) ? 0
+										    : EXIT_USAGE;
+	case 'n':
+		return cli_uint("bench", "-n", arg, 1, UINT64_C(1) << 48, &bc->o.messages)
+			       ? 0
+			       : EXIT_USAGE;
+	case 'T':
+		if (!cli_uint("bench", "--threads", arg, 1, MAX_THREADS, &v))
+			return EXIT_USAGE;
+		bc->o.threads = (unsigned)v;
+		bc->threads_set = true;
+		return 0;
+	case 'r':
+		return cli_uint("bench", "--rate", arg, 1, MAX_RATE, &bc->o.rate) ? 0 : EXIT_USAGE;
+	case 'L':
+		bc->line = true;
+		return 0;
+	case 'm':
+		return parse_mode(arg, &bc->o.mode);
+	case 'j':
+		bc->json = true;
+		return 0;
+	case '4':
+		bc->family = ADDR_IPV4;
+		return 0;
+	case '6':
+		bc->family = ADDR_IPV6;
+		return 0;
+	case 'h':
+		usage(stdout);
+		return -1;
+	default:
+		return cli_usage_error("bench", "%s: unknown option or missing argument", bad);
+	}
+}
+
+/* Checks that need every option. */
+static int check_args(struct bench_cli *bc)
+{
+	if (bc->o.duration_ms == 0 && bc->duration_set)
+		return cli_usage_error("bench", "-t 0: the run needs a duration");
+	if (!bc->duration_set && !bc->o.messages)
+		bc->o.duration_ms = 5000;
+	if (bc->o.messages && bc->o.messages < bc->o.conns)
+		return cli_usage_error("bench",
+				       "-n %" PRIu64 ": fewer messages than connections (-c %u)",
+				       bc->o.messages, bc->o.conns);
+	if (bc->o.rate && bc->o.mode == BENCH_CONNECT)
+		return cli_usage_error("bench", "--rate does not apply to --mode connect");
+	if (!bc->threads_set) {
+		bc->o.threads = cli_ncpus();
+		if (bc->o.threads > MAX_THREADS)
+			bc->o.threads = MAX_THREADS;
+	}
+	if (bc->o.threads > bc->o.conns)
+		bc->o.threads = bc->o.conns;
+	return 0;
+}
+
+static int parse_args(struct bench_cli *bc, int argc, char **argv)
+{
+	const char *why = NULL;
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "c:d:s:t:n:46h", long_opts, NULL)) != -1) {
+		rc = parse_opt(bc, c, optarg, argv[optind - 1]);
+		if (rc)
+			return rc;
+	}
+	if (argc - optind != 1)
+		return cli_usage_error("bench",
+				       argc == optind ? "missing ADDR" : "too many arguments");
+	if (addr_parse(argv[optind], &bc->spec, &why) < 0)
+		return cli_usage_error("bench", "%s: %s", argv[optind], why);
+	if (bc->spec.transport == ADDR_UDP)
+		return cli_usage_error("bench", "%s: bench speaks TCP and unix stream sockets",
+				       argv[optind]);
+	if (bc->spec.transport != ADDR_UNIX && !strcmp(bc->spec.port, "0"))
+		return cli_usage_error("bench", "%s: cannot connect to port 0", argv[optind]);
+	addr_spec_format(&bc->spec, bc->target, sizeof(bc->target));
+	return check_args(bc);
+}
+
+/* ---- the first connect: resolves, tries every address, words the failure like connect */
+
+static void on_first(struct dial *d, int fd, int err, const struct sockaddr *peer, socklen_t len,
+		     void *arg)
+{
+	struct bench_cli *bc = arg;
+
+	(void)d;
+	if (peer)
+		addr_format(peer, len, bc->target, sizeof(bc->target));
+	if (fd >= 0) {
+		memcpy(&bc->o.addr, peer, len);
+		bc->o.addrlen = len;
+		close(fd);
+	}
+	bc->dial_err = err;
+	loop_stop(bc->loop);
+}
+
+static int first_connect(struct bench_cli *bc)
+{
+	int rc = dial_start(bc->loop, &bc->spec, bc->family, bc->o.connect_timeout_ms, on_first, bc,
+			    &bc->dial);
+
+	if (!rc)
+		rc = loop_run(bc->loop);
+	if (!rc)
+		rc = bc->dial_err;
+	dial_free(bc->dial);
+	bc->dial = NULL;
+	if (rc)
+		cli_error("cannot %s %s: %s", sb_is_resolver_error(rc) ? "resolve" : "connect to",
+			  bc->target, sb_strerror(rc));
+	return rc;
+}
+
+/* ---- the run */
+
+static double us(uint64_t ns)
+{
+	return (double)ns / 1000.0;
+}
+
+static double per_s(uint64_t n, uint64_t ns)
+{
+	return ns ? (double)n * 1e9 / (double)ns : 0.0;
+}
+
+static void on_done(void *arg)
+{
+	struct bench_cli *bc = arg;
+
+	atomic_store(&bc->done, true);
+	loop_wake(bc->loop);
+}
+
+static void on_wake(struct loop *l, void *arg)
+{
+	struct bench_cli *bc = arg;
+
+	if (atomic_load(&bc->done))
+		loop_stop(l);
+}
+
+static void on_signal(struct loop *l, int signo, void *arg)
+{
+	struct bench_cli *bc = arg;
+
+	(void)l;
+	(void)signo;
+	bench_stop(bc->run);
+}
+
+static void on_progress(struct loop *l, struct loop_timer *t)
+{
+	static struct bench_stats s;
+	struct bench_cli *bc = t->arg;
+	uint64_t dn, errors;
+	double secs;
+
+	(void)l;
+	bench_progress(bc->run, &s);
+	if (!s.elapsed_ns)
+		return;
+	dn = s.elapsed_ns - bc->last_ns;
+	secs = (double)dn / 1e9;
+	errors = bench_errors_total(&s);
+	printf("\r%6.1fs  %10.0f msgs/s  %9.2f MB/s  p99 %9.1f us  errors %" PRIu64 "\033[K",
+	       (double)s.elapsed_ns / 1e9,
+	       secs > 0 ? (double)(s.messages - bc->last_msgs) / secs : 0,
+	       secs > 0 ? (double)(s.messages - bc->last_msgs) * (double)bc->o.pattern->msg_len /
+				  secs / 1e6
+			: 0,
+	       us(hist_percentile(&s.latency, 0.99)), errors);
+	fflush(stdout);
+	bc->last_msgs = s.messages;
+	bc->last_ns = s.elapsed_ns;
+}
+
+static int run(struct bench_cli *bc, struct bench_stats *s)
+{
+	struct loop_timer progress;
+	sigset_t set;
+	int rc;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	rc = loop_set_wake(bc->loop, on_wake, bc);
+	if (!rc)
+		rc = loop_signal_watch(bc->loop, &set, on_signal, bc);
+	if (!rc)
+		rc = bench_start(&bc->o, &bc->run);
+	if (rc) {
+		cli_error("cannot start: %s", sb_strerror(rc));
+		return rc;
+	}
+	loop_timer_init(&progress, on_progress, bc);
+	if (bc->progress)
+		loop_timer_start(bc->loop, &progress, 1000, 1000);
+	rc = loop_run(bc->loop);
+	loop_timer_stop(bc->loop, &progress);
+	if (rc)
+		bench_stop(bc->run);
+	bench_finish(bc->run, s);
+	if (bc->progress) {
+		printf("\r\033[K");
+		fflush(stdout);
+	}
+	return 0;
+}
+
+/* ---- the result */
+
+static void print_errors(const struct bench_stats *s)
+{
+	const char *sep = " (";
+	int i;
+
+	printf("errors:      %" PRIu64, bench_errors_total(s));
+	for (i = 0; i < BENCH_ERR_KINDS; i++) {
+		if (!s->errors[i])
+			continue;
+		printf("%s%s %" PRIu64, sep, bench_err_name((enum bench_err)i), s->errors[i]);
+		sep = ", ";
+	}
+	printf("%s\n", *sep == ',' ? ")" : "");
+}
+
+static void print_summary(const struct bench_cli *bc, const struct bench_stats *s)
+{
+	const struct hist *h = &s->latency;
+	uint64_t msg_len = bc->o.pattern->msg_len;
+
+	printf("target:      %s (%s%s, %" PRIu64 " B messages", bc->target, mode_names[bc->o.mode],
+	       bc->line ? ", lines" : "", msg_len);
+	if (bc->o.mode == BENCH_ECHO)
+		printf(", depth %u", bc->o.depth);
+	printf(")\nconnections: %u of %u over %u thread%s\n", s->established, bc->o.conns,
+	       bc->o.threads, bc->o.threads == 1 ? "" : "s");
+	printf("messages:    %" PRIu64 " in %.3f s: %.0f msgs/s, %.2f MB/s\n", s->messages,
+	       (double)s->elapsed_ns / 1e9, per_s(s->messages, s->elapsed_ns),
+	       per_s(s->messages * msg_len, s->elapsed_ns) / 1e6);
+	if (bc->o.mode == BENCH_CONNECT)
+		printf("connects:    %" PRIu64 " (%.0f/s)\n", s->connects,
+		       per_s(s->connects, s->elapsed_ns));
+	if (bc->o.rate)
+		printf("rate:        %" PRIu64 " msgs/s asked; %" PRIu64
+		       " sent over 1 ms late, %" PRIu64 " still queued at the end\n",
+		       bc->o.rate, s->late, s->unsent);
+	if (h->count)
+		printf("latency:     p50 %.1f us, p90 %.1f us, p99 %.1f us, p99.9 %.1f us, "
+		       "max %.1f us\n",
+		       us(hist_percentile(h, 0.5)), us(hist_percentile(h, 0.9)),
+		       us(hist_percentile(h, 0.99)), us(hist_percentile(h, 0.999)),
+		       us(hist_max(h)));
+	print_errors(s);
+}
+
+static void print_json(const struct bench_cli *bc, const struct bench_stats *s)
+{
+	const struct hist *h = &s->latency;
+	uint64_t msg_len = bc->o.pattern->msg_len;
+	struct jw w;
+	int i;
+
+	jw_init(&w, stdout);
+	jw_obj_begin(&w);
+	jw_key(&w, "target"), jw_str(&w, bc->target);
+	jw_key(&w, "mode"), jw_str(&w, mode_names[bc->o.mode]);
+	jw_key(&w, "line"), jw_bool(&w, bc->line);
+	jw_key(&w, "connections"), jw_uint(&w, s->established);
+	jw_key(&w, "threads"), jw_uint(&w, bc->o.threads);
+	jw_key(&w, "depth"), jw_uint(&w, bc->o.mode == BENCH_ECHO ? bc->o.depth : 1);
+	jw_key(&w, "size"), jw_uint(&w, bc->size);
+	jw_key(&w, "message_bytes"), jw_uint(&w, msg_len);
+	jw_key(&w, "duration_s"), jw_double(&w, (double)s->elapsed_ns / 1e9, 3);
+	jw_key(&w, "messages"), jw_uint(&w, s->messages);
+	jw_key(&w, "msgs_per_s"), jw_double(&w, per_s(s->messages, s->elapsed_ns), 1);
+	jw_key(&w, "mb_per_s"), jw_double(&w, per_s(s->messages * msg_len, s->elapsed_ns) / 1e6, 3);
+	jw_key(&w, "bytes_out"), jw_uint(&w, s->bytes_out);
+	jw_key(&w, "bytes_in"), jw_uint(&w, s->bytes_in);
+	if (bc->o.mode == BENCH_CONNECT) {
+		jw_key(&w, "connects"), jw_uint(&w, s->connects);
+		jw_key(&w, "connects_per_s"), jw_double(&w, per_s(s->connects, s->elapsed_ns), 1);
+	}
+	if (bc->o.rate) {
+		jw_key(&w, "rate"), jw_uint(&w, bc->o.rate);
+		jw_key(&w, "late"), jw_uint(&w, s->late);
+		jw_key(&w, "unsent"), jw_uint(&w, s->unsent);
+	}
+	jw_key(&w, "latency_us");
+	jw_obj_begin(&w);
+	jw_key(&w, "p50"), jw_double(&w, us(hist_percentile(h, 0.5)), 1);
+	jw_key(&w, "p90"), jw_double(&w, us(hist_percentile(h, 0.9)), 1);
+	jw_key(&w, "p99"), jw_double(&w, us(hist_percentile(h, 0.99)), 1);
+	jw_key(&w, "p999"), jw_double(&w, us(hist_percentile(h, 0.999)), 1);
+	jw_key(&w, "max"), jw_double(&w, us(hist_max(h)), 1);
+	jw_key(&w, "min"), jw_double(&w, us(hist_min(h)), 1);
+	jw_key(&w, "mean"), jw_double(&w, hist_mean(h) / 1000.0, 1);
+	jw_obj_end(&w);
+	jw_key(&w, "errors"), jw_uint(&w, bench_errors_total(s));
+	jw_key(&w, "errors_by_kind");
+	jw_obj_begin(&w);
+	for (i = 0; i < BENCH_ERR_KINDS; i++)
+		jw_key(&w, bench_err_name((enum bench_err)i)), jw_uint(&w, s->errors[i]);
+	jw_obj_end(&w);
+	jw_obj_end(&w);
+	jw_finish(&w);
+}
+
+/* Room for CONNS sockets: the soft open-file limit raised to the hard one. */
+static int raise_fd_limit(unsigned conns)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (uint64_t)conns + 32 > rl.rlim_cur) {
+		cli_error("cannot open %u connections: the open-file limit is %llu", conns,
+			  (unsigned long long)rl.rlim_cur);
+		return -EMFILE;
+	}
+	return 0;
+}
+
+static int result_code(const struct bench_stats *s)
+{
+	if (s->errors[BENCH_ERR_MISMATCH] || s->errors[BENCH_ERR_EXTRA]) {
+		cli_error("%" PRIu64 " replies differed from what was sent",
+			  s->errors[BENCH_ERR_MISMATCH] + s->errors[BENCH_ERR_EXTRA]);
+		return EXIT_FAIL;
+	}
+	if (!s->messages) {
+		cli_error("no message completed");
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	static struct bench_cli bc;
+	static struct bench_stats stats; /* holds a 39 KiB histogram */
+	static struct pattern pat;
+	sigset_t set;
+	int rc;
+
+	memset(&bc, 0, sizeof(bc));
+	bc.o.conns = bc.o.depth = 1;
+	bc.o.connect_timeout_ms = 10000;
+	bc.size = 64;
+	rc = parse_args(&bc, argc, argv);
+	if (rc)
+		return rc < 0 ? EXIT_OK : rc;
+	if (raise_fd_limit(bc.o.conns))
+		return EXIT_FAIL;
+	signal(SIGPIPE, SIG_IGN);
+	/* Blocked in every thread (the workers inherit it); the main loop reads them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	rc = loop_new(&bc.loop);
+	if (rc) {
+		cli_error("cannot start: %s", sb_strerror(rc));
+		return EXIT_FAIL;
+	}
+	rc = first_connect(&bc);
+	if (rc)
+		goto out_loop;
+	rc = pattern_init(&pat, pattern_kind_find(bc.line ? "line" : "raw"), bc.size,
+			  bc.o.mode == BENCH_SEND_ONLY, (uint64_t)time(NULL) ^ (uint64_t)getpid());
+	if (rc) {
+		cli_error("cannot start: %s", sb_strerror(rc));
+		goto out_loop;
+	}
+	bc.o.pattern = &pat;
+	bc.o.on_done = on_done;
+	bc.o.arg = &bc;
+	bc.progress = isatty(STDOUT_FILENO);
+	rc = run(&bc, &stats);
+	if (!rc) {
+		if (bc.json)
+			print_json(&bc, &stats);
+		else
+			print_summary(&bc, &stats);
+		fflush(stdout);
+	}
+	pattern_fini(&pat);
+out_loop:
+	loop_free(bc.loop);
+	return rc ? cli_exit_code(rc) : result_code(&stats);
+}
