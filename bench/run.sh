@@ -280,6 +280,8 @@ declare -A CASE_NAME=([a]="a: 1 conn ping-pong, 16 B" [b]="b: 50 conns x 16 deep
 # Results, keyed "ROW": msgs/s, MB/s, p50/p99 µs, server CPU µs/msg, client CPU µs/msg, failure.
 declare -A RATE MBPS P50 P99 CPU CCPU ERR
 
+num1() { awk -v v="$1" 'BEGIN { if (v == "-" || v == "") print "-"; else printf "%.1f", v }'; }
+
 # cpu_per_msg TICKS MESSAGES: µs of CPU per message.
 cpu_per_msg() {
 	awk -v t="$1" -v hz="$TICK" -v m="$2" 'BEGIN { if (m > 0) printf "%.2f", t / hz * 1e6 / m; else print "-" }'
@@ -296,7 +298,7 @@ measure() {
 	(
 		rc=0
 		timeout -k 5 $((SECS + 90)) "$@" >"$TMP/gen.out" 2>"$TMP/gen.err" || rc=$?
-		times | tail -n 1 >"$TMP/gen.times"
+		times >"$TMP/gen.times" # not in a pipeline: that would be a new process
 		exit "$rc"
 	) || rc=$?
 	((SRV_FORKS)) && settle "$SRV_PID"
@@ -318,9 +320,10 @@ measure() {
 	rate=${rate%.*}
 	[[ $rate =~ ^[0-9]+$ ]] || rate=0
 	((rate > ${RATE[$row]:--1})) || return 0
-	ccpu=$(awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
-		print t }' "$TMP/gen.times")
-	RATE[$row]=$rate MBPS[$row]=$mbps P50[$row]=$p50 P99[$row]=$p99
+	ccpu=$(tail -n 1 "$TMP/gen.times" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+		print t }')
+	RATE[$row]=$rate
+	MBPS[$row]=$(num1 "$mbps") P50[$row]=$(num1 "$p50") P99[$row]=$(num1 "$p99")
 	CPU[$row]=$(cpu_per_msg $((after - before)) "$msgs")
 	CCPU[$row]=$(awk -v s="$ccpu" -v m="$msgs" 'BEGIN { if (m > 0) printf "%.2f", s * 1e6 / m; else print "-" }')
 }
@@ -418,6 +421,7 @@ print_echo() {
 # ---- generator check -----------------------------------------------------------------------
 
 GEN_CASES=(a b)
+GEN_RUNS=$((RUNS > 3 ? RUNS : 3))
 gen_check() {
 	local c r
 	note "gen: sockbox bench vs min_client against ref_echo"
@@ -427,7 +431,7 @@ gen_check() {
 		return 0
 	}
 	for c in "${GEN_CASES[@]}"; do
-		for ((r = 0; r < RUNS; r++)); do
+		for ((r = 0; r < GEN_RUNS; r++)); do # alternating, so both see the same neighbours
 			sockbox_bench "$c"
 			measure "gen,$c,bench" "${GEN[@]}"
 			# shellcheck disable=SC2206
@@ -442,7 +446,7 @@ gen_check() {
 print_gen() {
 	local c k
 	echo
-	echo "### Generator check: \`sockbox bench\` vs bench/min_client.c, both against ref_echo (best of $RUNS x ${SECS} s)"
+	echo "### Generator check: \`sockbox bench\` vs bench/min_client.c, both against ref_echo (best of $GEN_RUNS x ${SECS} s, alternating)"
 	echo
 	echo "| case | client | msgs/s | client CPU µs/msg | server CPU µs/msg | msgs/s bench / min_client | client CPU bench / min_client |"
 	echo "|---|---|---:|---:|---:|---:|---:|"
@@ -507,8 +511,8 @@ redis_bench() {
 		rps=${rps%.*}
 		((rps > ${RATE[$row]:--1})) || continue
 		RATE[$row]=$rps
-		P50[$row]=$(awk -v v="$p50" 'BEGIN { printf "%.0f", v * 1000 }')
-		P99[$row]=$(awk -v v="$p99" 'BEGIN { printf "%.0f", v * 1000 }')
+		P50[$row]=$(awk -v v="$p50" 'BEGIN { printf "%.1f", v * 1000 }')
+		P99[$row]=$(awk -v v="$p99" 'BEGIN { printf "%.1f", v * 1000 }')
 		CPU[$row]=$(cpu_per_msg $((after - before)) "$n")
 	done
 }
@@ -569,7 +573,8 @@ anchor_sockperf() {
 		fi
 		rate=$(awk -v m="$msgs" -v s="$secs" 'BEGIN { printf "%.0f", m / s }')
 		((rate > ${RATE[sockperf]:--1})) || continue
-		RATE[sockperf]=$rate P50[sockperf]=$p50 P99[sockperf]=$p99
+		RATE[sockperf]=$rate
+		P50[sockperf]=$(printf '%.1f' "$p50") P99[sockperf]=$(printf '%.1f' "$p99")
 		# the whole run (with sockperf's warm-up) over the messages of the valid part
 		CPU[sockperf]=$(cpu_per_msg $((after - before)) "$msgs")
 	done
@@ -622,13 +627,16 @@ print_anchors() {
 	echo
 	echo "| anchor | server | client | msgs/s | MB/s | p50 µs | p99 µs | server CPU µs/msg | vs sockbox |"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
-	anchor_row redis "redis-server" "redis-benchmark -t ping_mbulk -c 50 -P 16" redis_sockbox rate
-	anchor_row redis_sockbox "sockbox --workers 1 (echo)" "redis-benchmark -t ping_mbulk -c 50 -P 16" "" rate
-	anchor_row b,sockbox1 "sockbox --workers 1" "sockbox bench -c 50 -d 16 -s 16" "" rate
-	anchor_row sockperf "sockperf server" "sockperf ping-pong --tcp -m 16 --full-rtt" a,sockbox1 p50
-	anchor_row a,sockbox1 "sockbox --workers 1" "sockbox bench -c 1 -d 1 -s 16" "" p50
-	anchor_row iperf3 "iperf3 -s" "iperf3 -c (1 stream, one way)" d,sockbox1 mb
-	anchor_row d,sockbox1 "sockbox --workers 1" "sockbox bench -c 1 -d 8 -s 16384 (echo)" "" mb
+	local rb="redis-benchmark -t ping_mbulk -c 50 -P 16"
+	anchor_row "redis PING" redis "redis-server" "$rb" redis_sockbox rate
+	anchor_row "redis PING" redis_sockbox "sockbox --workers 1 (echo)" "$rb" "" rate
+	anchor_row "redis PING" b,sockbox1 "sockbox --workers 1" "sockbox bench -c 50 -d 16 -s 16" "" rate
+	anchor_row "latency" sockperf "sockperf server" "sockperf ping-pong --tcp -m 16 --full-rtt" \
+		a,sockbox1 p50
+	anchor_row "latency" a,sockbox1 "sockbox --workers 1" "sockbox bench -c 1 -d 1 -s 16" "" p50
+	anchor_row "bandwidth" iperf3 "iperf3 -s" "iperf3 -c (1 stream, one way)" d,sockbox1 mb
+	anchor_row "bandwidth" d,sockbox1 "sockbox --workers 1" \
+		"sockbox bench -c 1 -d 8 -s 16384 (echo)" "" mb
 	echo
 	cat <<'EOF'
 vs sockbox: the anchor's msgs/s (redis), p50 round trip (sockperf) or MB/s (iperf3) over
@@ -641,11 +649,13 @@ both ways over loopback, so it is not the same work: it shows the order of magni
 EOF
 }
 
-# anchor_row ROW SERVER CLIENT SOCKBOXROW WHAT(rate|p50|mb)
+# anchor_row LABEL ROW SERVER CLIENT SOCKBOXROW WHAT(rate|p50|mb)
 anchor_row() {
-	local r=$1 what=$2 vs="" note=${ANOTE[${1%%,*}]:-}
+	local label=$1
+	shift
+	local r=$1 what=$2 vs="" note=${ANOTE[$1]:-}
 	if [[ -n $note ]]; then
-		echo "| ${1%%,*} | $2 | $3 | $note | | | | | |"
+		echo "| $label | $2 | $3 | $note | | | | | |"
 		return
 	fi
 	[[ -n ${ERR[$r]:-} ]] && what+=" (failed: ${ERR[$r]})"
@@ -656,7 +666,7 @@ anchor_row() {
 		mb) vs=$(ratio "${MBPS[$r]:-}" "${MBPS[$4]:-}") ;;
 		esac
 	fi
-	echo "| ${r%%,*} | $what | $3 | ${RATE[$r]:--} | ${MBPS[$r]:--} | ${P50[$r]:--} | ${P99[$r]:--} | ${CPU[$r]:--} | $vs |"
+	echo "| $label | $what | $3 | ${RATE[$r]:--} | ${MBPS[$r]:--} | ${P50[$r]:--} | ${P99[$r]:--} | ${CPU[$r]:--} | $vs |"
 }
 
 # ---- idle memory ---------------------------------------------------------------------------
