@@ -120,7 +120,12 @@ stop_pid() { # PID: SIGTERM, up to 5 s, then SIGKILL; reap; forget
 	done
 	alive "$1" && kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null || true
-	for i in "${!PIDS[@]}"; do # its number may be reused
+	forget "$1"
+}
+
+forget() { # PID: reaped; drop it from PIDS, as its number may be reused
+	local i
+	for i in "${!PIDS[@]}"; do
 		[[ ${PIDS[$i]} == "$1" ]] && unset "PIDS[$i]"
 	done
 	return 0
@@ -203,7 +208,7 @@ start() {
 wait_line() { # LOG PID REGEX: up to 10 s for REGEX in LOG; prints the match
 	local i line
 	for ((i = 0; i < 100; i++)); do
-		line=$(grep -m1 -oE "$3" "$1" || true)
+		line=$(grep -s -m1 -oE "$3" "$1" || true)
 		[[ -n $line ]] && {
 			echo "$line"
 			return 0
@@ -292,15 +297,25 @@ cpu_per_msg() {
 # in ROW, with the server's CPU per message over the whole run of CMD, and the client's
 # (its user+sys time, from the subshell's `times`).
 measure() {
-	local row=$1 before after rc=0 line vals msgs rate mbps p50 p99 errs ccpu
+	local row=$1 before after rc=0 line vals msgs rate mbps p50 p99 errs ccpu sub
 	shift
 	before=$(ticks "$SRV_PID")
+	# In the background, so a signal to this script is handled at once (a foreground child
+	# would delay the trap); the subshell passes SIGTERM on to the client.
 	(
+		gpid=""
+		trap '[[ -n $gpid ]] && kill -TERM "$gpid" 2>/dev/null' TERM
+		timeout -k 5 $((SECS + 90)) "$@" >"$TMP/gen.out" 2>"$TMP/gen.err" &
+		gpid=$!
 		rc=0
-		timeout -k 5 $((SECS + 90)) "$@" >"$TMP/gen.out" 2>"$TMP/gen.err" || rc=$?
+		wait "$gpid" || rc=$?
 		times >"$TMP/gen.times" # not in a pipeline: that would be a new process
 		exit "$rc"
-	) || rc=$?
+	) &
+	sub=$!
+	PIDS+=("$sub")
+	wait "$sub" || rc=$?
+	forget "$sub"
 	((SRV_FORKS)) && settle "$SRV_PID"
 	after=$(ticks "$SRV_PID")
 	line=$(tail -n 1 "$TMP/gen.out")
@@ -407,15 +422,22 @@ print_echo() {
 	done
 	echo
 	if ((NCPU >= 2)); then
-		echo "Single-threaded servers run on CPU 0 (\`taskset -c 0\`) and \`sockbox bench\` (one thread) on"
-		echo "CPU 1. ¹ sockbox with one worker per core is not pinned, and neither is its load"
-		echo "generator: with $NCPU CPUs the generator takes a share of the cores the server's"
-		echo "workers run on, so this row measures the machine, not spare server capacity."
+		cat <<EOF
+Single-threaded servers run on CPU 0 (\`taskset -c 0\`), \`sockbox bench\` (--threads 1) on CPU 1.
+¹ sockbox with one worker per CPU is not pinned, and neither is its load generator: with
+$NCPU CPUs the generator shares the cores the workers run on, so this row measures the whole
+machine, not spare server capacity. Unpinned, the scheduler may also run client and server
+on the same CPU, which on this kind of VM skips the costly cross-CPU wake-up: its latency
+in case a is not comparable with the pinned rows.
+EOF
 	fi
-	echo "Server CPU per message: utime+stime of the server (all threads; for socat also its"
-	echo "per-connection children) over the whole \`sockbox bench\` run, divided by its messages."
-	echo "socat: \`socat TCP-LISTEN:P,fork,reuseaddr,bind=127.0.0.1 PIPE\`, one process per"
-	echo "connection echoing through a pipe; the fork per connection is in its CPU time."
+	cat <<'EOF'
+Server CPU µs/msg: utime+stime of the server (every thread; for socat also its
+per-connection processes) over the whole `sockbox bench` run, divided by its messages.
+socat runs as `socat TCP-LISTEN:P,fork,reuseaddr,bind=127.0.0.1 PIPE`: a process per
+connection, echoing through a pipe. The fork per connection is in its CPU time and, as a
+connect completes in the kernel before socat has forked for it, in the load window too.
+EOF
 }
 
 # ---- generator check -----------------------------------------------------------------------
