@@ -796,7 +796,7 @@ want ls && ls_group
 	echo "## sockbox bench results"
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')),"
-	echo "Linux $(uname -r), sockbox $(git describe --always --dirty 2>/dev/null || echo '?'),"
+	echo "Linux $(uname -r), tree $(git describe --always --dirty 2>/dev/null || echo '?'), SOCKBOX=$SOCKBOX,"
 	echo "BENCH_SECS=$SECS BENCH_RUNS=$RUNS; whole run $((SECONDS - START)) s."
 	want echo && print_echo
 	want gen && print_gen
@@ -806,7 +806,12 @@ want ls && ls_group
 		echo
 		echo "### sockbox ls vs lsof (bench/ls.sh)"
 		echo
-		echo "$LS_OUT"
+		if [[ $LS_OUT == skipped:* ]]; then
+			echo "$LS_OUT"
+		else
+			fence='```'
+			printf '%s\n%s\n%s\n' "$fence" "$LS_OUT" "$fence"
+		fi
 	fi
 	true
 } | tee "$OUT/results.md"
