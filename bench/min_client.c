@@ -166,5 +166,6 @@ int main(int argc, char **argv)
 	       "\"mb_per_s\":%.2f}\n",
 	       conns, (unsigned long long)(bytes / size), end, bytes / size / end,
 	       bytes / end / 1e6);
+	free(cs);
 	return 0;
 }
