@@ -113,9 +113,10 @@ fuzz: deps $(FUZZ_BIN)
 			$(FUZZ_DIR)/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | grep -E '^(stat::number_of_executed_units|==|INFO: Seed)|ERROR|SUMMARY' ; \
 		test $${PIPESTATUS[0]} -eq 0; done
 
+# bench/run.sh installs the packages it compares against itself (BENCH_INSTALL=0: it does not).
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bench/run.sh
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/sockbox
+	$(Q)SOCKBOX=$${SOCKBOX:-$(BUILD)/sockbox} bench/run.sh
 
 format:
 	clang-format -i $(LIB_SRC) $(BIN_SRC) $(wildcard src/*/*.h) $(UNIT_SRC)
