@@ -47,7 +47,7 @@ static void usage(FILE *f)
 		"  -i, --interval DUR     time between the starts of attempts (default 1s)\n"
 		"  -W, --timeout DUR      give up connecting after DUR per address (default 1s)\n"
 		"  -4, -6                 IPv4 or IPv6 only\n"
-		"  --json                 no per-attempt lines: one JSON object at the end\n"
+		"      --json             no per-attempt lines: one JSON object at the end\n"
 		"  -h, --help             show this help\n\n"
 		"DUR is a number with a unit: 200ms, 1s, 2m (no unit: seconds).\n\n"
 		"Exit status: 0 at least one attempt connected, 1 none did, 2 usage error.\n");

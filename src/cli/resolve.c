@@ -36,7 +36,7 @@ static void usage(FILE *f)
 		"every network interface.\n\n"
 		"Options:\n"
 		"  -4, -6        IPv4 or IPv6 addresses only\n"
-		"  --json        print one JSON document on stdout instead of text\n"
+		"      --json    print one JSON document on stdout instead of text\n"
 		"  -h, --help    show this help\n\n"
 		"Exit status: 0 every name resolved, 1 a name did not resolve (the resolver's\n"
 		"reason is printed) or another failure, 2 usage error.\n");

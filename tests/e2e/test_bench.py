@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from conftest import REPO, SOCKBOX_BIN, free_port, kill_proc, popen, run, sockbox
+from conftest import SOCKBOX_BIN, free_port, kill_proc, popen, sockbox
 
 CONTRACT_KEYS = ("connections", "messages", "msgs_per_s", "mb_per_s", "latency_us", "errors")
 PERCENTILES = ("p50", "p90", "p99", "p999", "max")
@@ -272,13 +272,3 @@ def test_help_mentions_every_flag():
     for flag in ("-c", "-d", "-s", "-t", "-n", "--threads", "--rate", "--line", "--mode",
                  "--json", "-4", "-6"):
         assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text), flag
-
-
-def test_man_page_documents_every_bench_flag():
-    _, flags = _help_flags()
-    assert len(flags) >= 10, flags
-    with open(os.path.join(REPO, "man", "sockbox.1"), encoding="utf-8") as f:
-        man = f.read().replace("\\-", "-")
-    assert ".SH BENCH" in man
-    missing = sorted(flag for flag in flags if flag not in man)
-    assert not missing, f"man/sockbox.1 lacks bench flags {missing}"

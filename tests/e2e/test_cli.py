@@ -1,11 +1,12 @@
 """Usage errors, listen failures, --help."""
 
+import os
 import re
 import socket
 
 import pytest
 
-from conftest import Server, sockbox
+from conftest import REPO, Server, sockbox
 
 BAD_USAGE = [
     pytest.param(["nosuchservice", "-l", "127.0.0.1:0"], id="unknown-service"),
@@ -110,20 +111,40 @@ def test_connect_help_mentions_every_flag():
         assert _mentions(text, flag), f"connect --help does not mention {flag}:\n{text}"
 
 
-@pytest.mark.parametrize("command", ["serve", "connect"])
-def test_man_page_documents_every_flag_that_help_lists(command):
-    """The man page stays in step with the flags: every option --help lists is in it."""
-    import os
+COMMANDS = ["serve", "connect", "resolve", "port", "ls", "ping", "bench"]
 
-    from conftest import REPO
 
+def test_every_command_in_the_usage_is_checked_against_the_man_page():
+    r = sockbox("--help", timeout=15)
+    assert r.returncode == 0, r.stderr
+    listed = re.findall(r"(?m)^  ([a-z]+)\s{2,}\S", r.stdout.decode())
+    assert listed == COMMANDS, f"sockbox --help lists {listed}; update COMMANDS and the man page"
+
+
+def _help_flags(command):
     r = sockbox(command, "--help", timeout=15)
     assert r.returncode == 0, r.stderr
-    flags = set(re.findall(r"(?m)^\s+(?:-\w, )?(--[a-z][a-z0-9-]*|-\w)\b", r.stdout.decode()))
-    flags |= set(re.findall(r"(?m)^\s+-\w, (--[a-z][a-z0-9-]*)", r.stdout.decode()))
-    assert len(flags) >= 5, f"could not read the flags from --help: {flags}"
+    flags = set()
+    for line in r.stdout.decode().splitlines():
+        # "  -l, --listen ADDR  ...", "      --json  ...", "  -4, -6  ..."
+        m = re.match(r"\s+((?:--?[A-Za-z0-9][\w-]*(?:, )?)+)(?:\s|$)", line)
+        if m:
+            flags |= set(re.findall(r"--?[A-Za-z0-9][\w-]*", m.group(1)))
+    return flags
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_man_page_documents_every_flag_that_help_lists(command):
+    """The man page stays in step with the flags: every option --help lists is in the
+    command's own section, and the command is in the SYNOPSIS."""
+    flags = _help_flags(command)
+    assert {"-h", "--help"} <= flags, f"could not read the flags from --help: {flags}"
     with open(os.path.join(REPO, "man", "sockbox.1"), encoding="utf-8") as f:
         # troff writes '-' as '\-'; undo it to compare
         man = f.read().replace("\\-", "-")
-    missing = sorted(flag for flag in flags if flag not in man)
+    section = re.search(rf"(?ms)^\.SH {command.upper()}\n(.*?)^\.SH ", man)
+    assert section, f"man/sockbox.1 has no .SH {command.upper()} section"
+    missing = sorted(flag for flag in flags if flag not in section.group(1))
     assert not missing, f"man/sockbox.1 lacks {command} flags {missing}"
+    synopsis = man.split(".SH SYNOPSIS")[1].split(".SH ")[0]
+    assert f".B sockbox {command}\n" in synopsis, f"sockbox {command} is not in the SYNOPSIS"

@@ -172,26 +172,3 @@ def test_serve_on_a_taken_unix_path_names_the_holder(serve, short_tmp):
     assert r.returncode == 1, err
     assert (f"address in use (held by pid {srv.pid}, sockbox, listening on unix:{path})"
             in err), err
-
-
-def _help_flags(command):
-    r = sockbox(command, "--help", timeout=15)
-    assert r.returncode == 0, r.stderr
-    text = r.stdout.decode()
-    flags = set(re.findall(r"(?m)^\s+(?:-\w, )?(--[a-z][a-z0-9-]*|-\w)\b", text))
-    flags |= set(re.findall(r"(?m)^\s+-\w, (--[a-z][a-z0-9-]*)", text))
-    return flags
-
-
-@pytest.mark.parametrize("command", ["port", "ls"])
-def test_the_man_page_documents_every_flag_help_lists(command):
-    flags = _help_flags(command)
-    assert "--json" in flags and "--help" in flags, flags
-    with open(os.path.join(REPO, "man", "sockbox.1"), encoding="utf-8") as f:
-        man = f.read().replace("\\-", "-")
-    section = re.search(rf"(?ms)^\.SH {command.upper()}\n(.*?)^\.SH ", man)
-    assert section, f"man/sockbox.1 has no .SH {command.upper()} section"
-    missing = sorted(flag for flag in flags if flag not in section.group(1))
-    assert not missing, f"man/sockbox.1 lacks {command} flags {missing}"
-    synopsis = man.split(".SH SYNOPSIS")[1].split(".SH ")[0]
-    assert f".B sockbox {command}\n" in synopsis, f"sockbox {command} is not in the SYNOPSIS"
