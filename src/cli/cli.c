@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "net/addr.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -81,6 +82,26 @@ bool cli_duration(const char *cmd, const char *opt, const char *arg, uint64_t ma
 		return true;
 	cli_usage_error(cmd, "%s %s: %s (examples: 500ms, 5s, 2m)", opt, arg, why);
 	return false;
+}
+
+int cli_target(const char *cmd, int nargs, char **args, char *buf, size_t size,
+	       struct addr_spec *spec)
+{
+	const char *why = NULL;
+	int n;
+
+	if (nargs == 2) /* nc style: HOST PORT */
+		n = snprintf(buf, size, strchr(args[0], ':') ? "[%s]:%s" : "%s:%s", args[0],
+			     args[1]);
+	else if (nargs == 1)
+		n = snprintf(buf, size, "%s", args[0]);
+	else
+		return cli_usage_error(cmd, nargs == 0 ? "missing ADDR" : "too many arguments");
+	if (n < 0 || (size_t)n >= size)
+		return cli_usage_error(cmd, "%.40s...: address too long", args[0]);
+	if (addr_parse(buf, spec, &why) < 0)
+		return cli_usage_error(cmd, "%s: %s", buf, why);
+	return 0;
 }
 
 void cli_log_setup(enum log_level level, enum log_format format)

@@ -38,6 +38,16 @@ bool cli_uint(const char *cmd, const char *opt, const char *arg, uint64_t min, u
 bool cli_duration(const char *cmd, const char *opt, const char *arg, uint64_t max_ms,
 		  uint64_t *out);
 
+/*
+ * The target of a client command from its operands: "ADDR", or nc's "HOST PORT" (an IPv6
+ * HOST is bracketed). Parses it into *spec and writes the text it parsed into buf. Returns 0,
+ * or prints the usage error (missing ADDR, too many arguments, bad address) and returns
+ * EXIT_USAGE.
+ */
+struct addr_spec;
+int cli_target(const char *cmd, int nargs, char **args, char *buf, size_t size,
+	       struct addr_spec *spec);
+
 /* Sets the log level and format for the whole program (before threads start). */
 void cli_log_setup(enum log_level level, enum log_format format);
 

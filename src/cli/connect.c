@@ -222,10 +222,9 @@ static void on_connected(struct dial *d, int fd, int err, const struct sockaddr 
 static int parse_args(struct client *cl, int argc, char **argv, enum addr_family *family,
 		      uint64_t *timeout_ms)
 {
-	const char *why = NULL;
+	int c, rc;
 	char joined[ADDR_HOST_MAX + ADDR_PORT_MAX + 4];
 	const char *target;
-	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+uw:q:46vh", long_opts, NULL)) != -1) {
@@ -258,18 +257,10 @@ static int parse_args(struct client *cl, int argc, char **argv, enum addr_family
 					       argv[optind - 1]);
 		}
 	}
-	if (argc - optind == 2) { /* nc style: HOST PORT */
-		snprintf(joined, sizeof(joined), strchr(argv[optind], ':') ? "[%s]:%s" : "%s:%s",
-			 argv[optind], argv[optind + 1]);
-		target = joined;
-	} else if (argc - optind == 1) {
-		target = argv[optind];
-	} else {
-		return cli_usage_error("connect",
-				       argc == optind ? "missing ADDR" : "too many arguments");
-	}
-	if (addr_parse(target, &cl->spec, &why) < 0)
-		return cli_usage_error("connect", "%s: %s", target, why);
+	rc = cli_target("connect", argc - optind, argv + optind, joined, sizeof(joined), &cl->spec);
+	if (rc)
+		return rc;
+	target = joined;
 	if (cl->udp && cl->spec.transport == ADDR_TCP)
 		cl->spec.transport = ADDR_UDP;
 	cl->udp = cl->spec.transport == ADDR_UDP;

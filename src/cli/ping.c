@@ -277,23 +277,15 @@ static int parse_opts(struct pinger *pg, int argc, char **argv)
 static int parse_args(struct pinger *pg, int argc, char **argv)
 {
 	char joined[ADDR_HOST_MAX + ADDR_PORT_MAX + 4];
-	const char *target, *why = NULL;
+	const char *target;
 	int rc = parse_opts(pg, argc, argv);
 
 	if (rc)
 		return rc;
-	if (argc - optind == 2) { /* HOST PORT */
-		snprintf(joined, sizeof(joined), strchr(argv[optind], ':') ? "[%s]:%s" : "%s:%s",
-			 argv[optind], argv[optind + 1]);
-		target = joined;
-	} else if (argc - optind == 1) {
-		target = argv[optind];
-	} else {
-		return cli_usage_error("ping",
-				       argc == optind ? "missing ADDR" : "too many arguments");
-	}
-	if (addr_parse(target, &pg->o.spec, &why) < 0)
-		return cli_usage_error("ping", "%s: %s", target, why);
+	rc = cli_target("ping", argc - optind, argv + optind, joined, sizeof(joined), &pg->o.spec);
+	if (rc)
+		return rc;
+	target = joined;
 	if (pg->o.spec.transport == ADDR_UDP)
 		return cli_usage_error(
 			"ping", "%s: UDP has no connection to time (TCP or unix only)", target);
