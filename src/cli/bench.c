@@ -42,6 +42,8 @@ struct bench_cli {
 	struct bench *run;
 	atomic_bool done;
 	bool progress;
+	struct loop_timer progress_timer;
+	sigset_t signals;
 	uint64_t last_msgs, last_ns, last_bytes;
 };
 
@@ -259,7 +261,8 @@ static void on_done(void *arg)
 	struct bench_cli *bc = arg;
 
 	atomic_store(&bc->done, true);
-	loop_wake(bc->loop);
+	if (!bc->o.run_here) /* else it ran on this thread, and bc->loop is not running */
+		loop_wake(bc->loop);
 }
 
 static void on_wake(struct loop *l, void *arg)
@@ -305,31 +308,47 @@ static void on_progress(struct loop *l, struct loop_timer *t)
 	bc->last_ns = s.elapsed_ns;
 }
 
+/* One thread: signals and the progress line on the worker's own loop (this thread's). */
+static void attach(struct loop *l, void *arg)
+{
+	struct bench_cli *bc = arg;
+
+	if (loop_signal_watch(l, &bc->signals, on_signal, bc) < 0)
+		bench_stop(bc->run);
+	if (bc->progress)
+		loop_timer_start(l, &bc->progress_timer, 1000, 1000);
+}
+
 static int run(struct bench_cli *bc, struct bench_stats *s)
 {
-	struct loop_timer progress;
-	sigset_t set;
-	int rc;
+	int rc = 0;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	rc = loop_set_wake(bc->loop, on_wake, bc);
-	if (!rc)
-		rc = loop_signal_watch(bc->loop, &set, on_signal, bc);
+	sigemptyset(&bc->signals);
+	sigaddset(&bc->signals, SIGINT);
+	sigaddset(&bc->signals, SIGTERM);
+	loop_timer_init(&bc->progress_timer, on_progress, bc);
+	bc->o.run_here = bc->o.threads == 1;
+	if (!bc->o.run_here) {
+		rc = loop_set_wake(bc->loop, on_wake, bc);
+		if (!rc)
+			rc = loop_signal_watch(bc->loop, &bc->signals, on_signal, bc);
+	}
 	if (!rc)
 		rc = bench_start(&bc->o, &bc->run);
 	if (rc) {
 		cli_error("cannot start: %s", sb_strerror(rc));
 		return rc;
 	}
-	loop_timer_init(&progress, on_progress, bc);
-	if (bc->progress)
-		loop_timer_start(bc->loop, &progress, 1000, 1000);
-	rc = loop_run(bc->loop);
-	loop_timer_stop(bc->loop, &progress);
-	if (rc)
-		bench_stop(bc->run);
+	if (bc->o.run_here) {
+		bench_run_here(bc->run, attach, bc);
+	} else {
+		if (bc->progress)
+			loop_timer_start(bc->loop, &bc->progress_timer, 1000, 1000);
+		rc = loop_run(bc->loop);
+		loop_timer_stop(bc->loop, &bc->progress_timer);
+		if (rc)
+			bench_stop(bc->run);
+	}
 	bench_finish(bc->run, s);
 	if (bc->progress) {
 		printf("\r\033[K");

@@ -358,6 +358,12 @@ static int spawn(struct bench *b)
 	unsigned i, made = 0;
 	int err = 0;
 
+	if (b->o.run_here) { /* bench_run_here runs the one worker */
+		atomic_store(&b->running, 1);
+		pthread_barrier_init(&b->barrier, NULL, 1);
+		gate_open(b);
+		return 0;
+	}
 	for (i = 0; i < b->nthreads && !err; i++) {
 		err = -pthread_create(&b->w[i]->th, NULL, worker_main, b->w[i]);
 		if (!err) {
@@ -384,7 +390,7 @@ int bench_start(const struct bench_opts *o, struct bench **out)
 	int err = 0;
 
 	if (!o->conns || !o->threads || o->threads > o->conns || !o->depth || !o->pattern ||
-	    (!o->messages && !o->duration_ms))
+	    (!o->messages && !o->duration_ms) || (o->run_here && o->threads != 1))
 		return -EINVAL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -415,6 +421,15 @@ int bench_start(const struct bench_opts *o, struct bench **out)
 	}
 	*out = b;
 	return 0;
+}
+
+void bench_run_here(struct bench *b, void (*attach)(struct loop *l, void *arg), void *arg)
+{
+	if (!b->o.run_here)
+		return;
+	if (attach)
+		attach(b->w[0]->loop, arg);
+	worker_main(b->w[0]);
 }
 
 void bench_stop(struct bench *b)

@@ -55,6 +55,7 @@ struct bench_opts {
 	uint64_t duration_ms; /* 0: no limit (then messages must be set) */
 	uint64_t rate;	      /* messages/s over all connections; 0: as fast as possible */
 	uint64_t connect_timeout_ms;
+	bool run_here; /* threads == 1: start no thread; the caller runs it (bench_run_here) */
 	void (*on_done)(void *arg);
 	void *arg;
 };
@@ -82,6 +83,17 @@ struct bench;
  * nothing started.
  */
 int bench_start(const struct bench_opts *o, struct bench **out);
+struct loop;
+
+/*
+ * With opts.run_here (and one thread): runs the worker on the calling thread until the
+ * run ends, so a one-thread run is a single-threaded process (no shared fd table, no
+ * cancellation points around each syscall: measurably cheaper per message). attach, if
+ * not NULL, is first called with the worker's loop so the caller can add its own timers
+ * and signal watches; they live until bench_finish frees the loop. Then call bench_finish.
+ */
+void bench_run_here(struct bench *b, void (*attach)(struct loop *l, void *arg), void *arg);
+
 /* Ends the run early (signals, the caller's deadline). Thread-safe. */
 void bench_stop(struct bench *b);
 /* Stats so far (updated by the workers about 4 times a second). Thread-safe. */

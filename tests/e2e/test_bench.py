@@ -5,9 +5,11 @@ import json
 import os
 import pty
 import re
+import signal
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -272,3 +274,35 @@ def test_help_mentions_every_flag():
     for flag in ("-c", "-d", "-s", "-t", "-n", "--threads", "--rate", "--line", "--mode",
                  "--json", "-4", "-6"):
         assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text), flag
+
+
+def _threads(pid):
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+@pytest.mark.parametrize("threads,expect", [(1, 1), (2, 3)])
+def test_sigint_ends_the_run_with_a_summary_and_one_thread_runs_on_the_main_thread(
+        echo, threads, expect):
+    """--threads 1 is a single-threaded process (the worker runs on the main thread, as
+    serve --workers 1 does); N threads are N workers plus the main thread. Either way
+    SIGINT stops the run early and the result is still printed."""
+    p = popen([SOCKBOX_BIN, "bench", echo.addr, "-c", "2", "--threads", str(threads),
+               "-t", "60s", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10  # the workers exist once bench_start returns
+        while time.monotonic() < deadline and _threads(p.pid) != expect:
+            time.sleep(0.05)
+        time.sleep(0.5)  # running, not just started
+        assert _threads(p.pid) == expect
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=15)
+    finally:
+        kill_proc(p)
+    assert p.returncode == 0, err
+    res = json.loads(out.decode().splitlines()[-1])
+    assert res["messages"] > 0 and res["errors"] == 0, res
+    assert res["duration_s"] < 30, res
