@@ -168,7 +168,10 @@ void bench__conn_fill(struct worker *w, struct bconn *c, uint64_t now)
 		msg.msg_iovlen = (size_t)pattern_tx_iov(p, &c->tx, want, iov, IOV_MAX_LOCAL);
 		for (asked = 0, i = 0; i < msg.msg_iovlen; i++)
 			asked += iov[i].iov_len;
-		n = sendmsg(c->io.fd, &msg, MSG_NOSIGNAL);
+		if (msg.msg_iovlen == 1) /* send(): no msghdr and iovec to copy in */
+			n = send(c->io.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+		else
+			n = sendmsg(c->io.fd, &msg, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EAGAIN) {
