@@ -139,6 +139,11 @@ static int resolve_wildcard(const struct addr_spec *spec, enum addr_family famil
 	return getaddrinfo("0.0.0.0", spec->port, hints, res);
 }
 
+int addr_af(enum addr_family family)
+{
+	return family == ADDR_IPV4 ? AF_INET : family == ADDR_IPV6 ? AF_INET6 : AF_UNSPEC;
+}
+
 int addr_resolve(const struct addr_spec *spec, bool passive, enum addr_family family,
 		 struct addrinfo **res)
 {
@@ -148,16 +153,12 @@ int addr_resolve(const struct addr_spec *spec, bool passive, enum addr_family fa
 	if (spec->transport == ADDR_UNIX)
 		return -EAFNOSUPPORT;
 	hints.ai_socktype = spec->transport == ADDR_UDP ? SOCK_DGRAM : SOCK_STREAM;
-	hints.ai_family = family == ADDR_IPV4	? AF_INET
-			  : family == ADDR_IPV6 ? AF_INET6
-						: AF_UNSPEC;
+	hints.ai_family = addr_af(family);
 	if (passive && !spec->host[0])
 		rc = resolve_wildcard(spec, family, &hints, res);
 	else
 		rc = getaddrinfo(spec->host[0] ? spec->host : NULL, spec->port, &hints, res);
-	if (rc == EAI_SYSTEM)
-		return errno ? -errno : SB_EAI(rc);
-	return rc ? SB_EAI(rc) : 0;
+	return sb_eai_error(rc);
 }
 
 int addr_unix(const struct addr_spec *spec, struct sockaddr_un *sun, socklen_t *len)

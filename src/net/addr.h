@@ -36,6 +36,9 @@ struct addr_spec {
 /* Families a resolution may return. */
 enum addr_family { ADDR_ANY_FAMILY = 0, ADDR_IPV4 = 4, ADDR_IPV6 = 6 };
 
+/* The socket family for it: AF_INET, AF_INET6 or AF_UNSPEC. */
+int addr_af(enum addr_family family);
+
 /*
  * Parses s into *out. Returns 0, or SB_EPARSE with *why set to a static reason
  * ("missing port", "port out of range", "IPv6 address must be in brackets", ...).

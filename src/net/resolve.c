@@ -189,7 +189,7 @@ static void reverse_lookup(const struct resolve_env *env, const struct addrinfo 
 	rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, r->reverse, sizeof(r->reverse), NULL, 0,
 			 NI_NAMEREQD);
 	if (rc) {
-		r->reverse_err = rc == EAI_SYSTEM && errno ? -errno : SB_EAI(rc);
+		r->reverse_err = sb_eai_error(rc);
 		r->reverse[0] = '\0';
 		return;
 	}
@@ -201,11 +201,6 @@ static void reverse_lookup(const struct resolve_env *env, const struct addrinfo 
 		line = 0;
 	r->reverse_source = line ? RESOLVE_SRC_HOSTS : RESOLVE_SRC_RESOLVER;
 	r->reverse_line = line;
-}
-
-static int gai_code(int rc)
-{
-	return rc == EAI_SYSTEM && errno ? -errno : SB_EAI(rc);
 }
 
 /* host without "[...]" brackets into buf. */
@@ -224,7 +219,7 @@ static const char *unbracket(const char *host, char *buf, size_t size)
 static int resolve_numeric(const struct resolve_env *env, const struct addrinfo *ai,
 			   enum addr_family family, struct resolve_result *r)
 {
-	int want = family == ADDR_IPV4 ? AF_INET : family == ADDR_IPV6 ? AF_INET6 : AF_UNSPEC;
+	int want = addr_af(family);
 
 	r->numeric = true;
 	if (want != AF_UNSPEC && ai->ai_family != want) {
@@ -261,12 +256,10 @@ int resolve_host(const struct resolve_env *env, const char *host, enum addr_fami
 	}
 	/* The hints of addr_resolve() for an active open, plus the canonical name. */
 	hints.ai_flags = AI_CANONNAME;
-	hints.ai_family = family == ADDR_IPV4	? AF_INET
-			  : family == ADDR_IPV6 ? AF_INET6
-						: AF_UNSPEC;
+	hints.ai_family = addr_af(family);
 	rc = getaddrinfo(host, NULL, &hints, &res);
 	if (rc) {
-		r->err = gai_code(rc);
+		r->err = sb_eai_error(rc);
 		return 0;
 	}
 	snprintf(r->canon, sizeof(r->canon), "%s", res->ai_canonname ? res->ai_canonname : host);

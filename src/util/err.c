@@ -36,6 +36,13 @@ static const struct err_text errno_texts[] = {
 	{EINVAL, "invalid argument"},
 };
 
+int sb_eai_error(int rc)
+{
+	if (rc == EAI_SYSTEM && errno)
+		return -errno;
+	return rc ? SB_EAI(rc) : 0;
+}
+
 bool sb_is_resolver_error(int code)
 {
 	return code < SB_EAI_BASE && code > SB_EAI_BASE - SB_EAI_SPAN;

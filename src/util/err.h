@@ -23,6 +23,12 @@ enum {
 /* Text for code (0, -errno, SB_EAI(x) or SB_E*). Never NULL. */
 const char *sb_strerror(int code);
 
+/*
+ * The result of getaddrinfo/getnameinfo as a code: 0, SB_EAI(rc), or -errno for
+ * EAI_SYSTEM (errno read at once, before anything else can change it).
+ */
+int sb_eai_error(int rc);
+
 /* True when code came from the resolver. */
 bool sb_is_resolver_error(int code);
 

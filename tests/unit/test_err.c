@@ -88,6 +88,18 @@ static void test_resolver_errors_are_told_apart_from_errnos(void **state)
 	assert_false(sb_is_resolver_error(SB_EAI_BASE));
 }
 
+static void test_eai_error_maps_success_resolver_codes_and_system_errors(void **state)
+{
+	(void)state;
+	assert_int_equal(sb_eai_error(0), 0);
+	assert_int_equal(sb_eai_error(EAI_NONAME), SB_EAI(EAI_NONAME));
+	assert_true(sb_is_resolver_error(sb_eai_error(EAI_AGAIN)));
+	errno = EMFILE;
+	assert_int_equal(sb_eai_error(EAI_SYSTEM), -EMFILE);
+	errno = 0;
+	assert_int_equal(sb_eai_error(EAI_SYSTEM), SB_EAI(EAI_SYSTEM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -98,6 +110,7 @@ int main(void)
 		cmocka_unit_test(test_strerror_of_unknown_code_is_unknown_error),
 		cmocka_unit_test(test_strerror_returns_the_same_static_string_each_time),
 		cmocka_unit_test(test_resolver_errors_are_told_apart_from_errnos),
+		cmocka_unit_test(test_eai_error_maps_success_resolver_codes_and_system_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
