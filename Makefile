@@ -92,6 +92,7 @@ test-asan: deps
 # Fuzzing: the library again, built by clang with coverage and sanitizers.
 FUZZ_DIR   := build/fuzz
 FUZZ_SECS  ?= 10
+FUZZ_SEED  ?= 0
 FUZZ_FLAGS := -std=gnu11 -O1 -g $(WARN) -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
@@ -106,12 +107,16 @@ $(FUZZ_DIR)/libsockbox.a: $(FUZZ_OBJ)
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libsockbox.a
 	$(QLD)clang $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -pthread -lm
 
+# FUZZ_SEED=N repeats a run (CI uses a fixed seed so a red run can be replayed; 0 = random).
+# A crash leaves its input in build/fuzz/crash-*; the log's tail (stack, Base64 input) is shown.
 fuzz: deps $(FUZZ_BIN)
 	$(Q)set -e; for t in $(FUZZ_BIN); do n=$${t##*/fuzz_}; mkdir -p $(FUZZ_DIR)/corpus/$$n; \
-		echo "== fuzz $$n ($(FUZZ_SECS)s)"; \
-		$$t -max_total_time=$(FUZZ_SECS) -timeout=5 -print_final_stats=1 \
-			$(FUZZ_DIR)/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | grep -E '^(stat::number_of_executed_units|==|INFO: Seed)|ERROR|SUMMARY' ; \
-		test $${PIPESTATUS[0]} -eq 0; done
+		echo "== fuzz $$n ($(FUZZ_SECS)s, seed $(FUZZ_SEED))"; \
+		if ! $$t -max_total_time=$(FUZZ_SECS) -timeout=5 -seed=$(FUZZ_SEED) -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus/$$n tests/fuzz/corpus/$$n \
+			>$(FUZZ_DIR)/$$n.log 2>&1; then \
+			grep -E -A40 '^==[0-9]+==|ERROR' $(FUZZ_DIR)/$$n.log | head -80; exit 1; fi; \
+		grep -E '^stat::number_of_executed_units' $(FUZZ_DIR)/$$n.log; done
 
 # bench/run.sh installs the packages it compares against itself (BENCH_INSTALL=0: it does not).
 bench: deps

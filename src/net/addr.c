@@ -3,7 +3,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +44,22 @@ static const char *port_error(const char *p)
 	return NULL;
 }
 
+/*
+ * An IPv6 zone is an interface name or index: what Linux allows in a name (1 to
+ * IF_NAMESIZE - 1 bytes, no '/', ':', '%' or white space), printable ASCII only.
+ */
+static bool zone_ok(const char *z)
+{
+	size_t n = strlen(z);
+
+	if (n == 0 || n >= IF_NAMESIZE)
+		return false;
+	for (; *z; z++)
+		if (*z <= ' ' || *z > '~' || *z == '/' || *z == ':' || *z == '%')
+			return false;
+	return true;
+}
+
 static int parse_unix(const char *rest, struct addr_spec *out, const char **why)
 {
 	/* "unix:/p", "unix:///p", "unix://p" and "unix:@abstract" all accepted. */
@@ -76,8 +94,13 @@ static int parse_hostport(const char *s, struct addr_spec *out, const char **why
 		memcpy(tmp, s + 1, hlen);
 		tmp[hlen] = '\0';
 		/* Allow a zone ("fe80::1%eth0"): check only the part before it. */
-		if (strchr(tmp, '%'))
+		if (strchr(tmp, '%')) {
+			const char *zone = strchr(tmp, '%') + 1;
+
+			if (!zone_ok(zone))
+				return fail(why, "bad IPv6 zone (an interface name or number)");
 			*strchr(tmp, '%') = '\0';
+		}
 		if (inet_pton(AF_INET6, tmp, &a6) != 1)
 			return fail(why, "bad IPv6 address");
 		memcpy(out->host, s + 1, hlen);

@@ -120,6 +120,11 @@ static void test_parse_rejects_bad_input_with_reasons(void **state)
 	expect_bad("[::1:80", "missing ']'");
 	expect_bad("[zz::1]:80", "bad IPv6");
 	expect_bad("[]:80", "bad IPv6");
+	/* A zone is an interface name: "://" in it made the formatted spec a scheme. */
+	expect_bad("tcp://[::%a://b]:8", "zone");
+	expect_bad("[fe80::1%]:80", "zone");
+	expect_bad("[fe80::1%eth 0]:80", "zone");
+	expect_bad("[fe80::1%abcdefghijklmnop]:80", "zone");
 	expect_bad("host:80x!", "not a number");
 	expect_bad("http://host:80", "unknown scheme");
 	expect_bad("unix:", "missing unix");
@@ -177,7 +182,8 @@ static void test_format_prints_unix_and_abstract_paths(void **state)
 static void test_spec_format_round_trips_through_parse(void **state)
 {
 	const char *in[] = {"127.0.0.1:80", "udp://[::1]:7", "unix:/x/y",
-			    ":5050",        "tcp://unix:80", "unix:////x"};
+			    ":5050",        "tcp://unix:80", "unix:////x",
+			    "[fe80::1%eth0]:80"};
 	struct addr_spec a, b;
 	char buf[ADDR_STR_MAX + ADDR_HOST_MAX];
 
