@@ -53,6 +53,7 @@ static const struct option long_opts[] = {
 	{"line", no_argument, NULL, 'L'},
 	{"mode", required_argument, NULL, 'm'},
 	{"json", no_argument, NULL, 'j'},
+	{"timeout", required_argument, NULL, 'W'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -82,6 +83,8 @@ static void usage(FILE *f)
 		"                         read and discarded); connect: per connection, connect,\n"
 		"                         exchange one message, close, again (connections/s)\n"
 		"      --json             print the result as one JSON object (last line of stdout)\n"
+		"  -W, --timeout DUR      give up on a connect after DUR (default 10s); counted as\n"
+		"                         a timeout error, or exit 5 if the first connect\n"
 		"  -4, -6                 IPv4 or IPv6 only\n"
 		"  -h, --help             show this help\n\n"
 		"DUR is a number with a unit: 500ms, 5s, 2m (no unit: seconds).\n"
@@ -146,6 +149,12 @@ static int parse_opt(struct bench_cli *bc, int c, const char *arg, const char *b
 	case 'j':
 		bc->json = true;
 		return 0;
+	case 'W':
+		if (!cli_duration("bench", "-W", arg, DAY_MS, &bc->o.connect_timeout_ms))
+			return EXIT_USAGE;
+		if (bc->o.connect_timeout_ms == 0)
+			return cli_usage_error("bench", "-W %s: must be at least 1ms", arg);
+		return 0;
 	case '4':
 		bc->family = ADDR_IPV4;
 		return 0;
@@ -189,7 +198,7 @@ static int parse_args(struct bench_cli *bc, int argc, char **argv)
 	int c, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:d:s:t:n:46h", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:d:s:t:n:W:46h", long_opts, NULL)) != -1) {
 		rc = parse_opt(bc, c, optarg, argv[optind - 1]);
 		if (rc)
 			return rc;

@@ -5,6 +5,7 @@ readiness line with a deadline, gives every socket operation a timeout and kills
 by PID (never by name).  Loops are bounded by deadlines; nothing asserts on speed.
 """
 
+import contextlib
 import ctypes
 import json
 import os
@@ -170,6 +171,29 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def full_backlog_port():
+    """A listener whose accept queue is full and that never accepts: a new connect to the
+    yielded port gets no answer to its SYN, so it hangs until the client's timeout."""
+    lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers = []
+    try:
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(0)
+        port = lst.getsockname()[1]
+        for _ in range(4):  # fill the accept queue; nothing accepts, later SYNs are dropped
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", port))
+            fillers.append(c)
+        time.sleep(0.1)
+        yield port
+    finally:
+        for c in fillers:
+            c.close()
+        lst.close()
 
 
 def tcp_listening(port, host_hex=None):

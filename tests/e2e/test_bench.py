@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import SOCKBOX_BIN, free_port, kill_proc, popen, sockbox
+from conftest import SOCKBOX_BIN, free_port, full_backlog_port, kill_proc, popen, sockbox
 
 CONTRACT_KEYS = ("connections", "messages", "msgs_per_s", "mb_per_s", "latency_us", "errors")
 PERCENTILES = ("p50", "p90", "p99", "p999", "max")
@@ -226,6 +226,19 @@ def test_refused_port_exits_4():
     assert f"sockbox: cannot connect to 127.0.0.1:{port}: connection refused" in err
 
 
+def test_first_connect_timing_out_exits_5():
+    with full_backlog_port() as port:
+        t0 = time.monotonic()
+        r = bench(f"127.0.0.1:{port}", "-n", "1", "-W", "300ms")
+        took = time.monotonic() - t0
+    err = r.stderr.decode()
+    if r.returncode == 0:
+        pytest.skip("this kernel queued the connection past the backlog")
+    assert r.returncode == 5, err
+    assert f"sockbox: cannot connect to 127.0.0.1:{port}: timed out" in err
+    assert took < 8, f"-W 300ms took {took:.1f} s (the default is 10 s)"
+
+
 def test_unresolvable_name_exits_3():
     r = bench("no-such-host.invalid:80", "-n", "1")
     assert r.returncode == 3, r.stderr
@@ -247,6 +260,8 @@ BAD_USAGE = [
     pytest.param(["127.0.0.1:9", "--mode", "connect", "--rate", "10"], id="rate-connect"),
     pytest.param(["127.0.0.1:9", "--rate", "0"], id="rate-0"),
     pytest.param(["127.0.0.1:9", "--threads", "0"], id="threads-0"),
+    pytest.param(["127.0.0.1:9", "-W", "0"], id="timeout-0"),
+    pytest.param(["127.0.0.1:9", "--timeout", "soon"], id="timeout-soon"),
     pytest.param(["127.0.0.1:9", "--no-such-flag"], id="unknown-flag"),
     pytest.param(["127.0.0.1:9", "127.0.0.1:10"], id="two-addrs"),
 ]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import SOCKBOX_BIN, kill_proc, popen, sockbox
+from conftest import SOCKBOX_BIN, full_backlog_port, kill_proc, popen, sockbox
 
 OK_RE = re.compile(r"^connected to (\S+) seq=(\d+) time=(\d+\.\d{3}) ms$")
 STATS_RE = re.compile(r"^(\d+) sent, (\d+) ok, (\d+) failed \((\d+) refused, (\d+) timed out, "
@@ -84,23 +84,8 @@ def test_ping_unresolvable_name_is_counted_and_named():
 
 
 def test_ping_full_backlog_times_out():
-    lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    fillers = []
-    try:
-        lst.bind(("127.0.0.1", 0))
-        lst.listen(0)
-        port = lst.getsockname()[1]
-        for _ in range(4):  # fill the accept queue; nothing accepts, later SYNs are dropped
-            c = socket.socket()
-            c.setblocking(False)
-            c.connect_ex(("127.0.0.1", port))
-            fillers.append(c)
-        time.sleep(0.1)
+    with full_backlog_port() as port:
         r = sockbox("ping", "-c", "1", "-W", "300ms", f"127.0.0.1:{port}")
-    finally:
-        for c in fillers:
-            c.close()
-        lst.close()
     out = r.stdout.decode()
     if out.startswith("connected"):
         pytest.skip("this kernel queued the connection past the backlog")
