@@ -139,6 +139,66 @@ static int pick_on_port(struct port_report *r, const struct sockdiag_list *socks
 	return 0;
 }
 
+/* An IPv4 address in ip16's v4-mapped form? */
+static bool is_v4(const uint8_t a[16])
+{
+	static const uint8_t zero[10];
+
+	return a[10] == 0xff && a[11] == 0xff && !memcmp(a, zero, 10);
+}
+
+static bool is_loopback16(const uint8_t a[16])
+{
+	static const uint8_t v6[16] = {[15] = 1};
+
+	return is_v4(a) ? a[12] == 127 : !memcmp(a, v6, 16);
+}
+
+static bool is_any16(const uint8_t a[16])
+{
+	static const uint8_t zero[16];
+
+	return is_v4(a) ? !memcmp(a + 12, zero, 4) : !memcmp(a, zero, 16);
+}
+
+/*
+ * A UDP server's socket is unconnected, so a client cannot be found as the other end of a
+ * connection: a local UDP socket connected to the port is its client when its destination is
+ * this machine (loopback, or its own source address, as when a local address is dialled) and
+ * one of the listeners receives on that address. Unconnected clients (sendto) leave no trace.
+ */
+static bool is_udp_client(const struct port_report *r, const struct sockdiag_sock *c)
+{
+	uint8_t dst[16], src[16], l[16];
+	unsigned family;
+
+	if (c->rport != r->port || on_port(r, c))
+		return false;
+	ip16(c, c->raddr, dst);
+	ip16(c, c->laddr, src);
+	if (!is_loopback16(dst) && memcmp(dst, src, 16))
+		return false;
+	family = is_v4(dst) ? SD_COVERS_V4 : SD_COVERS_V6;
+	for (size_t i = 0; i < r->nlisteners; i++) {
+		const struct sockdiag_sock *s = r->v[i].s;
+
+		ip16(s, s->laddr, l);
+		if (is_any16(l) ? (sockdiag_covers(s) & family) != 0 : !memcmp(l, dst, 16))
+			return true;
+	}
+	return false;
+}
+
+static int pick_udp_clients(struct port_report *r, const struct sockdiag_list *socks, size_t *cap)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < socks->n && !err && r->nlisteners; i++)
+		if (socks->v[i].transport == ADDR_UDP && is_udp_client(r, &socks->v[i]))
+			err = push(r, cap, &socks->v[i], PORT_CLIENT);
+	return err;
+}
+
 int portinfo_classify(struct port_report *r, const struct sockdiag_list *socks)
 {
 	struct port_sock *conns = NULL;
@@ -151,8 +211,10 @@ int portinfo_classify(struct port_report *r, const struct sockdiag_list *socks)
 	r->covers = 0;
 	err = pick_on_port(r, socks, &cap);
 	nconn = r->n - r->nlisteners;
-	if (err || nconn == 0 || r->transport == ADDR_UDP)
-		return err; /* UDP servers are unconnected: no client can be matched to them */
+	if (!err && r->transport == ADDR_UDP)
+		return pick_udp_clients(r, socks, &cap);
+	if (err || nconn == 0)
+		return err;
 	conns = malloc(nconn * sizeof(*conns));
 	if (!conns)
 		return -ENOMEM;

@@ -4,8 +4,9 @@
  * Reads the kernel's tables through sockdiag.h and sorts the sockets found into roles: the
  * listeners (TCP LISTEN, UDP bound and unconnected, unix LISTEN), the connections whose local
  * end is the port (accepted, or outgoing from that port), and the local clients connected to
- * it (the other end of one of those connections, found in the same table). A client is never
- * taken for the holder. For an inet port it also probes whether the port can be bound now
+ * it (the other end of one of those connections, found in the same table; for UDP, whose
+ * servers are unconnected, a local socket connected to an address a listener receives on).
+ * A client is never taken for the holder. For an inet port it also probes whether the port can be bound now
  * (net/sock's sock_addr_in_use on 0.0.0.0 and on dual-stack [::]), since "free" must mean
  * bindable. Process names come from owners.h and are joined by the caller, except in
  * portinfo_holder, which does both for `serve`'s error message.

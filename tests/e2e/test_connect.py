@@ -1,14 +1,14 @@
 """sockbox connect against sockbox serve and against small servers written here."""
 
 import os
-import select
 import socket
 import threading
 import time
 
 import pytest
 
-from conftest import IO_TIMEOUT, SOCKBOX_BIN, needs_ipv6, parse_addr, rst_close, run, sockbox
+from conftest import (IO_TIMEOUT, SOCKBOX_BIN, full_backlog_port, needs_ipv6, parse_addr,
+                      rst_close, run, sockbox)
 
 MiB = 1 << 20
 
@@ -205,34 +205,10 @@ def test_connect_unresolvable_name_exits_3():
 
 
 def test_connect_timeout_exits_5():
-    """A listener with backlog 0 whose accept queue is full drops further SYNs, so a connect to
-    it times out -- all on loopback."""
-    lsock = socket.socket()
-    fillers = []
-    try:
-        lsock.bind(("127.0.0.1", 0))
-        lsock.listen(0)
-        port = lsock.getsockname()[1]
-        for _ in range(3):  # fill the accept queue (never accepted)
-            f = socket.socket()
-            f.setblocking(False)
-            f.connect_ex(("127.0.0.1", port))
-            fillers.append(f)
-            time.sleep(0.05)
-        probe = socket.socket()
-        probe.setblocking(False)
-        probe.connect_ex(("127.0.0.1", port))
-        _, w, _ = select.select([], [probe], [], 1.5)
-        probe.close()
-        if w:
-            pytest.skip("the kernel still completes connections to a full backlog-0 listener")
+    with full_backlog_port() as port:
         r = sockbox("connect", "-w", "1s", f"127.0.0.1:{port}", input=b"x", timeout=30)
-        assert r.returncode == 5, _out(r)
-        assert b"sockbox: " in r.stderr
-    finally:
-        for f in fillers:
-            f.close()
-        lsock.close()
+    assert r.returncode == 5, _out(r)
+    assert b"sockbox: " in r.stderr
 
 
 def test_connect_reset_by_peer_exits_7():

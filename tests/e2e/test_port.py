@@ -81,6 +81,37 @@ def test_with_a_client_connected_the_holder_is_still_the_listener(procs):
     assert re.search(rf"^  client\s+{os.getpid()}\s", text, re.M), text
 
 
+def test_a_connected_udp_client_is_a_client_and_never_the_holder(procs):
+    p, port = start_holder(procs, "--udp")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+        c.connect(("127.0.0.1", port))
+        client_port = c.getsockname()[1]
+        code, doc = port_json(f"{port}/udp")
+        text = sockbox("port", f"{port}/udp", timeout=30).stdout.decode()
+    assert code == 1
+    res = doc["results"][0]
+    assert res["listener_pids"] == [p.pid]
+    clients = [s for s in res["sockets"] if s["role"] == "client"]
+    assert [(s["local"], s["remote"]) for s in clients] == [
+        (f"127.0.0.1:{client_port}", f"127.0.0.1:{port}")], res
+    assert [pr["pid"] for pr in clients[0]["processes"]] == [os.getpid()]
+    assert listener_rows(text)[0][:2] == (str(p.pid), "python3"), text
+    assert re.search(rf"^  client\s+{os.getpid()}\s", text, re.M), text
+
+
+def test_a_connection_not_yet_accepted_is_said_to_wait_in_the_accept_queue():
+    with socket.socket() as lst:
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(4)  # never accepts
+        port = lst.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT):
+            r = sockbox("port", f"{port}/tcp", timeout=30)
+    out = r.stdout.decode()
+    assert r.returncode == 1, out
+    assert re.search(r"^  connection\s+-\s+-\s", out, re.M), out
+    assert "ESTAB: not accepted yet (in the listener's accept queue)" in out, out
+
+
 def test_a_free_port_reports_free_and_exits_0():
     port = free_port()
     r = sockbox("port", f"{port}/tcp", timeout=30)

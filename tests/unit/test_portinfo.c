@@ -130,6 +130,54 @@ static void test_a_udp_port_is_held_by_its_bound_unconnected_sockets(void **stat
 	free(r.v);
 }
 
+/* UDP: a listener on 0.0.0.0:53; connected sockets to it from loopback and from the host's own
+ * address are its clients; one to a remote :53, an IPv6 one (the listener is IPv4 only) and
+ * an unconnected one are not. */
+static void test_connected_local_udp_sockets_are_clients_of_the_udp_listener(void **state)
+{
+	struct sockdiag_sock v[6] = {
+		rec(AF_INET, ADDR_UDP, SD_CLOSE, 53, 0, 1),
+		rec(AF_INET, ADDR_UDP, SD_ESTABLISHED, 40000, 53, 2),
+		rec(AF_INET, ADDR_UDP, SD_ESTABLISHED, 40001, 53, 3),
+		rec(AF_INET, ADDR_UDP, SD_ESTABLISHED, 40002, 53, 4),
+		rec(AF_INET6, ADDR_UDP, SD_ESTABLISHED, 40003, 53, 5),
+		rec(AF_INET, ADDR_UDP, SD_CLOSE, 40004, 0, 6),
+	};
+	struct sockdiag_list l = {.v = v, .n = 6, .cap = 6};
+	struct port_report r = {.transport = ADDR_UDP, .port = 53};
+
+	(void)state;
+	loopback4(v[1].laddr);
+	loopback4(v[1].raddr);
+	v[2].laddr[0] = v[2].raddr[0] = 192; /* 192.0.0.5 -> 192.0.0.5:53, this host */
+	v[2].laddr[3] = v[2].raddr[3] = 5;
+	v[3].laddr[0] = 192; /* 192.0.0.5 -> 10.0.0.1:53, elsewhere */
+	v[3].laddr[3] = 5;
+	v[3].raddr[0] = 10;
+	v[3].raddr[3] = 1;
+	v[4].laddr[15] = v[4].raddr[15] = 1; /* [::1] -> [::1]:53 */
+	assert_int_equal(portinfo_classify(&r, &l), 0);
+	assert_int_equal(r.nlisteners, 1);
+	assert_int_equal(r.n, 3);
+	assert_ptr_equal(r.v[1].s, &v[1]);
+	assert_int_equal(r.v[1].role, PORT_CLIENT);
+	assert_ptr_equal(r.v[2].s, &v[2]);
+	assert_int_equal(r.v[2].role, PORT_CLIENT);
+	/* A dual-stack [::]:53 receives the IPv6 one too; a listener on another address
+	 * receives neither. */
+	v[0] = rec(AF_INET6, ADDR_UDP, SD_CLOSE, 53, 0, 1);
+	v[0].v6only = 0;
+	assert_int_equal(portinfo_classify(&r, &l), 0);
+	assert_int_equal(r.n, 4);
+	assert_ptr_equal(r.v[3].s, &v[4]);
+	v[0] = rec(AF_INET, ADDR_UDP, SD_CLOSE, 53, 0, 1);
+	v[0].laddr[0] = 10;
+	v[0].laddr[3] = 9;
+	assert_int_equal(portinfo_classify(&r, &l), 0);
+	assert_int_equal(r.n, 1);
+	free(r.v);
+}
+
 static void test_a_unix_path_finds_its_listener_connections_and_clients(void **state)
 {
 	struct sockdiag_sock v[4] = {
@@ -258,6 +306,26 @@ static void test_a_real_udp_reuseport_pair_counts_two_listeners(void **state)
 	close(b);
 }
 
+static void test_a_real_connected_udp_socket_is_a_client_not_the_holder(void **state)
+{
+	int srv = listen_on(AF_INET, SOCK_DGRAM, 0, false, false);
+	int cli = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port_of(srv))};
+	struct port_report r;
+
+	(void)state;
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(cli, (struct sockaddr *)&to, sizeof(to)), 0);
+	assert_int_equal(portinfo_query(ADDR_UDP, port_of(srv), NULL, &r), 0);
+	assert_int_equal(r.nlisteners, 1);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(r.v[1].role, PORT_CLIENT);
+	assert_int_equal(r.v[1].s->lport, port_of(cli));
+	portinfo_free(&r);
+	close(cli);
+	close(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,10 +333,12 @@ int main(void)
 			test_the_listener_holds_the_port_and_a_local_client_is_only_a_client),
 		cmocka_unit_test(test_connections_alone_leave_a_bindable_port_free),
 		cmocka_unit_test(test_a_udp_port_is_held_by_its_bound_unconnected_sockets),
+		cmocka_unit_test(test_connected_local_udp_sockets_are_clients_of_the_udp_listener),
 		cmocka_unit_test(test_a_unix_path_finds_its_listener_connections_and_clients),
 		cmocka_unit_test(test_listener_pids_counts_each_process_once),
 		cmocka_unit_test(test_a_real_listener_is_found_and_named_and_its_port_freed_after),
 		cmocka_unit_test(test_a_real_udp_reuseport_pair_counts_two_listeners),
+		cmocka_unit_test(test_a_real_connected_udp_socket_is_a_client_not_the_holder),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
