@@ -38,6 +38,12 @@ def port_json(spec):
     return r.returncode, json.loads(r.stdout)
 
 
+def port_json_and_text(spec):
+    """`sockbox port SPEC --json` (exit code, document) and the text table, taken together."""
+    code, doc = port_json(spec)
+    return code, doc, sockbox("port", spec, timeout=30).stdout.decode()
+
+
 def listener_rows(text):
     """The table rows whose role is 'listener': [(pid, command, local, covers)]."""
     rows = []
@@ -63,8 +69,7 @@ def test_with_a_client_connected_the_holder_is_still_the_listener(procs):
     p, port = start_holder(procs)
     with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as c:
         client_port = c.getsockname()[1]
-        code, doc = port_json(f"{port}/tcp")
-        text = sockbox("port", f"{port}/tcp", timeout=30).stdout.decode()
+        code, doc, text = port_json_and_text(f"{port}/tcp")
     assert code == 1
     res = doc["results"][0]
     assert res["listener_pids"] == [p.pid]
@@ -86,8 +91,7 @@ def test_a_connected_udp_client_is_a_client_and_never_the_holder(procs):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
         c.connect(("127.0.0.1", port))
         client_port = c.getsockname()[1]
-        code, doc = port_json(f"{port}/udp")
-        text = sockbox("port", f"{port}/udp", timeout=30).stdout.decode()
+        code, doc, text = port_json_and_text(f"{port}/udp")
     assert code == 1
     res = doc["results"][0]
     assert res["listener_pids"] == [p.pid]
