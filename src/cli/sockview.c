@@ -37,15 +37,14 @@ const char *sockview_proto(const struct sockdiag_sock *s)
 bool sockview_hidden_reason(const struct owners *o, const struct sockdiag_sock *s, char *buf,
 			    size_t size)
 {
-	if (s->inode == 0 && s->transport == ADDR_TCP &&
-	    (s->state == SD_ESTABLISHED || s->state == SD_CLOSE_WAIT)) {
-		snprintf(buf, size, "%s: not accepted yet (in the listener's accept queue)",
-			 sockdiag_state_name(s));
-		return false;
-	}
 	if (s->inode == 0) {
-		snprintf(buf, size, "%s: no process holds it (kept by the kernel)",
-			 sockdiag_state_name(s));
+		/* An established TCP socket no process holds has not been accepted yet. */
+		bool queued = s->transport == ADDR_TCP &&
+			      (s->state == SD_ESTABLISHED || s->state == SD_CLOSE_WAIT);
+
+		snprintf(buf, size, "%s: %s", sockdiag_state_name(s),
+			 queued ? "not accepted yet (in the listener's accept queue)"
+				: "no process holds it (kept by the kernel)");
 		return false;
 	}
 	if (o->unreadable > 0)

@@ -82,7 +82,7 @@ static int parse_hostport(const char *s, struct addr_spec *out, const char **why
 	if (*s == '[') {
 		const char *end = strchr(s, ']');
 		struct in6_addr a6;
-		char tmp[ADDR_HOST_MAX];
+		char tmp[ADDR_HOST_MAX], *zone;
 
 		if (!end)
 			return fail(why, "missing ']' after IPv6 address");
@@ -94,12 +94,11 @@ static int parse_hostport(const char *s, struct addr_spec *out, const char **why
 		memcpy(tmp, s + 1, hlen);
 		tmp[hlen] = '\0';
 		/* Allow a zone ("fe80::1%eth0"): check only the part before it. */
-		if (strchr(tmp, '%')) {
-			const char *zone = strchr(tmp, '%') + 1;
-
-			if (!zone_ok(zone))
+		zone = strchr(tmp, '%');
+		if (zone) {
+			if (!zone_ok(zone + 1))
 				return fail(why, "bad IPv6 zone (an interface name or number)");
-			*strchr(tmp, '%') = '\0';
+			*zone = '\0';
 		}
 		if (inet_pton(AF_INET6, tmp, &a6) != 1)
 			return fail(why, "bad IPv6 address");

@@ -27,35 +27,35 @@ static bool on_port(const struct port_report *r, const struct sockdiag_sock *s)
 	return s->lport == r->port;
 }
 
-/* An inet end's address as 16 bytes, IPv4 as v4-mapped IPv6, so that an IPv4 client and
- * the v4-mapped end a dual-stack server accepted compare equal. */
-static void ip16(const struct sockdiag_sock *s, const uint8_t *ip, uint8_t out[16])
+/* An inet end's address as IPv6, IPv4 as v4-mapped, so that an IPv4 client and the
+ * v4-mapped end a dual-stack server accepted compare equal. */
+static void ip16(const struct sockdiag_sock *s, const uint8_t *ip, struct in6_addr *out)
 {
+	memset(out, 0, sizeof(*out));
 	if (s->family == AF_INET) {
-		memset(out, 0, 10);
-		out[10] = out[11] = 0xff;
-		memcpy(out + 12, ip, 4);
+		out->s6_addr[10] = out->s6_addr[11] = 0xff;
+		memcpy(out->s6_addr + 12, ip, 4);
 	} else {
-		memcpy(out, ip, 16);
+		memcpy(out->s6_addr, ip, 16);
 	}
 }
 
 /* c is the other end of connection k (k's local end is on the port). */
 static bool is_peer(const struct sockdiag_sock *c, const struct sockdiag_sock *k)
 {
-	uint8_t a[16], b[16];
+	struct in6_addr a, b;
 
 	if (c->transport == ADDR_UNIX)
 		return c->peer_inode && c->peer_inode == k->inode;
 	if (c->lport != k->rport || c->rport != k->lport)
 		return false;
-	ip16(c, c->laddr, a);
-	ip16(k, k->raddr, b);
-	if (memcmp(a, b, 16))
+	ip16(c, c->laddr, &a);
+	ip16(k, k->raddr, &b);
+	if (!IN6_ARE_ADDR_EQUAL(&a, &b))
 		return false;
-	ip16(c, c->raddr, a);
-	ip16(k, k->laddr, b);
-	return !memcmp(a, b, 16);
+	ip16(c, c->raddr, &a);
+	ip16(k, k->laddr, &b);
+	return IN6_ARE_ADDR_EQUAL(&a, &b);
 }
 
 /* The key a client matches its connection by: unix inode, else the client's port. */
@@ -139,28 +139,6 @@ static int pick_on_port(struct port_report *r, const struct sockdiag_list *socks
 	return 0;
 }
 
-/* An IPv4 address in ip16's v4-mapped form? */
-static bool is_v4(const uint8_t a[16])
-{
-	static const uint8_t zero[10];
-
-	return a[10] == 0xff && a[11] == 0xff && !memcmp(a, zero, 10);
-}
-
-static bool is_loopback16(const uint8_t a[16])
-{
-	static const uint8_t v6[16] = {[15] = 1};
-
-	return is_v4(a) ? a[12] == 127 : !memcmp(a, v6, 16);
-}
-
-static bool is_any16(const uint8_t a[16])
-{
-	static const uint8_t zero[16];
-
-	return is_v4(a) ? !memcmp(a + 12, zero, 4) : !memcmp(a, zero, 16);
-}
-
 /*
  * A UDP server's socket is unconnected, so a client cannot be found as the other end of a
  * connection: a local UDP socket connected to the port is its client when its destination is
@@ -169,21 +147,24 @@ static bool is_any16(const uint8_t a[16])
  */
 static bool is_udp_client(const struct port_report *r, const struct sockdiag_sock *c)
 {
-	uint8_t dst[16], src[16], l[16];
-	unsigned family;
+	struct in6_addr dst, src, l;
+	bool v4, any;
 
 	if (c->rport != r->port || on_port(r, c))
 		return false;
-	ip16(c, c->raddr, dst);
-	ip16(c, c->laddr, src);
-	if (!is_loopback16(dst) && memcmp(dst, src, 16))
+	ip16(c, c->raddr, &dst);
+	ip16(c, c->laddr, &src);
+	v4 = IN6_IS_ADDR_V4MAPPED(&dst);
+	if (!(v4 ? dst.s6_addr[12] == 127 : IN6_IS_ADDR_LOOPBACK(&dst)) &&
+	    !IN6_ARE_ADDR_EQUAL(&dst, &src))
 		return false;
-	family = is_v4(dst) ? SD_COVERS_V4 : SD_COVERS_V6;
 	for (size_t i = 0; i < r->nlisteners; i++) {
 		const struct sockdiag_sock *s = r->v[i].s;
 
-		ip16(s, s->laddr, l);
-		if (is_any16(l) ? (sockdiag_covers(s) & family) != 0 : !memcmp(l, dst, 16))
+		ip16(s, s->laddr, &l);
+		any = IN6_IS_ADDR_V4MAPPED(&l) ? l.s6_addr32[3] == 0 : IN6_IS_ADDR_UNSPECIFIED(&l);
+		if (any ? (sockdiag_covers(s) & (v4 ? SD_COVERS_V4 : SD_COVERS_V6)) != 0
+			: IN6_ARE_ADDR_EQUAL(&l, &dst))
 			return true;
 	}
 	return false;
@@ -193,7 +174,9 @@ static int pick_udp_clients(struct port_report *r, const struct sockdiag_list *s
 {
 	int err = 0;
 
-	for (size_t i = 0; i < socks->n && !err && r->nlisteners; i++)
+	if (r->nlisteners == 0)
+		return 0;
+	for (size_t i = 0; i < socks->n && !err; i++)
 		if (socks->v[i].transport == ADDR_UDP && is_udp_client(r, &socks->v[i]))
 			err = push(r, cap, &socks->v[i], PORT_CLIENT);
 	return err;
