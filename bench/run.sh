@@ -278,6 +278,16 @@ launch() {
 	SRV_PORT=${line##*:}
 }
 
+# launch SERVER, or mark each ROW "did not start" (a failed run) and return 1.
+launch_or_fail() {
+	local server=$1 row
+	shift
+	launch "$server" && return 0
+	for row in "$@"; do ERR[$row]="did not start"; done
+	FAILED=1
+	return 1
+}
+
 declare -A CASE_ARGS=([a]="-c 1 -d 1 -s 16" [b]="-c 50 -d 16 -s 16" [c]="-c 500 -d 1 -s 16"
 	[d]="-c 1 -d 8 -s 16384")
 declare -A CASE_NAME=([a]="a: 1 conn ping-pong, 16 B" [b]="b: 50 conns x 16 deep, 16 B"
@@ -379,11 +389,7 @@ echo_server() { # NAME
 	why=$(skip_reason "$s" "")
 	[[ -n $why ]] && return 0
 	note "echo: $s"
-	launch "$s" || {
-		for c in "${CASES[@]}"; do ERR[$c,$s]="did not start"; done
-		FAILED=1
-		return 0
-	}
+	launch_or_fail "$s" "${CASES[@]/%/,$s}" || return 0
 	for c in "${CASES[@]}"; do
 		[[ -n ${SKIP[$c,$s]:-} ]] && continue
 		for ((r = 0; r < RUNS; r++)); do
@@ -496,11 +502,7 @@ sockbox_case() {
 	local r
 	[[ -n ${RATE[$1,sockbox1]:-} || -n ${ERR[$1,sockbox1]:-} ]] && return 0
 	note "anchors: sockbox --workers 1, case $1"
-	launch sockbox1 || {
-		ERR[$1,sockbox1]="did not start"
-		FAILED=1
-		return 0
-	}
+	launch_or_fail sockbox1 "$1,sockbox1" || return 0
 	for ((r = 0; r < RUNS; r++)); do
 		sockbox_bench "$1"
 		measure "$1,sockbox1" "${GEN[@]}"
@@ -545,19 +547,11 @@ anchor_redis() {
 		return 0
 	fi
 	note "anchors: redis-server with redis-benchmark"
-	launch redis || {
-		ERR[redis]="did not start"
-		FAILED=1
-		return 0
-	}
+	launch_or_fail redis redis || return 0
 	redis_bench redis
 	stop_pid "$SRV_PID"
 	# The same client against sockbox: a RESP PING echoed back is a valid RESP reply.
-	launch sockbox1 || {
-		ERR[redis_sockbox]="did not start"
-		FAILED=1
-		return 0
-	}
+	launch_or_fail sockbox1 redis_sockbox || return 0
 	redis_bench redis_sockbox
 	stop_pid "$SRV_PID"
 }
@@ -569,11 +563,7 @@ anchor_sockperf() {
 		return 0
 	fi
 	note "anchors: sockperf"
-	launch sockperf || {
-		ERR[sockperf]="did not start"
-		FAILED=1
-		return 0
-	}
+	launch_or_fail sockperf sockperf || return 0
 	for ((r = 0; r < RUNS; r++)); do
 		rc=0
 		before=$(ticks "$SRV_PID")
@@ -612,11 +602,7 @@ anchor_iperf3() {
 	note "anchors: iperf3"
 	for ((r = 0; r < RUNS; r++)); do
 		rc=0
-		launch iperf3 || {
-			ERR[iperf3]="did not start"
-			FAILED=1
-			return 0
-		}
+		launch_or_fail iperf3 iperf3 || return 0
 		out=$(timeout -k 5 $((SECS + 60)) "${PIN1[@]}" iperf3 -c 127.0.0.1 -p "$SRV_PORT" \
 			-t "$SECS" -J 2>&1) || rc=$?
 		stop_pid "$SRV_PID"
