@@ -48,14 +48,10 @@ struct bench_cli {
 };
 
 static const struct option long_opts[] = {
-	{"threads", required_argument, NULL, 'T'},
-	{"rate", required_argument, NULL, 'r'},
-	{"line", no_argument, NULL, 'L'},
-	{"mode", required_argument, NULL, 'm'},
-	{"json", no_argument, NULL, 'j'},
-	{"timeout", required_argument, NULL, 'W'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+	{"threads", required_argument, NULL, 'T'}, {"rate", required_argument, NULL, 'r'},
+	{"line", no_argument, NULL, 'L'},	   {"mode", required_argument, NULL, 'm'},
+	{"json", no_argument, NULL, 'j'},	   {"timeout", required_argument, NULL, 'W'},
+	{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f)

@@ -166,8 +166,8 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 		name = argv[optind++];
 	if (optind < argc)
 		return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
-	o->cfg.service = services_find(name);
-	if (!o->cfg.service) {
+	o->cfg.svc.service = services_find(name);
+	if (!o->cfg.svc.service) {
 		char list[256] = "";
 		const struct service *s;
 
@@ -176,6 +176,7 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 				 i ? ", " : "", s->name);
 		return cli_usage_error("serve", "unknown service '%s' (available: %s)", name, list);
 	}
+	o->cfg.svc.framing = o->cfg.svc.service->framing;
 	if (o->cfg.nlisten == 0 && (rc = add_listen(o, "127.0.0.1:5050")))
 		return rc;
 	return 0;
@@ -251,7 +252,7 @@ int cmd_serve(int argc, char **argv)
 	rc = server_open(&o.cfg, &s, &oe);
 	if (rc == -EPROTONOSUPPORT) {
 		cli_error("cannot serve %s on %s: the service does not support that transport",
-			  o.cfg.service->name, oe.addr);
+			  o.cfg.svc.service->name, oe.addr);
 		return EXIT_USAGE;
 	}
 	if (rc == -EADDRINUSE) {

@@ -6,8 +6,8 @@
  * end is the port (accepted, or outgoing from that port), and the local clients connected to
  * it (the other end of one of those connections, found in the same table; for UDP, whose
  * servers are unconnected, a local socket connected to an address a listener receives on).
- * A client is never taken for the holder. For an inet port it also probes whether the port can be bound now
- * (net/sock's sock_addr_in_use on 0.0.0.0 and on dual-stack [::]), since "free" must mean
+ * A client is never taken for the holder. For an inet port it also probes whether the port can be
+ * bound now (net/sock's sock_addr_in_use on 0.0.0.0 and on dual-stack [::]), since "free" must mean
  * bindable. Process names come from owners.h and are joined by the caller, except in
  * portinfo_holder, which does both for `serve`'s error message.
  *

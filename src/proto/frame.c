@@ -192,11 +192,8 @@ enum frame_result frame_finish(struct frame_parser *p, const char *buf, size_t l
 	case FRAME_LINE:
 		if (len > p->max)
 			return fail(p, why, "line longer than the limit");
-		*m = (struct frame_msg){.data = buf,
-					.len = len,
-					.frame = buf,
-					.frame_len = len,
-					.partial = true};
+		*m = (struct frame_msg){
+			.data = buf, .len = len, .frame = buf, .frame_len = len, .partial = true};
 		reset(p);
 		return FRAME_OK;
 	default:

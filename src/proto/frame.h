@@ -29,10 +29,10 @@
 
 enum frame_kind { FRAME_RAW, FRAME_LINE, FRAME_LEN64, FRAME_U32, FRAME_KINDS };
 
-#define FRAME_LEN64_HDR	 64
-#define FRAME_U32_HDR	 4
-#define FRAME_HDR_MAX	 64
-#define FRAME_MAX_LIMIT	 (UINT32_MAX)	/* the largest --max-message any framing can carry */
+#define FRAME_LEN64_HDR	  64
+#define FRAME_U32_HDR	  4
+#define FRAME_HDR_MAX	  64
+#define FRAME_MAX_LIMIT	  (UINT32_MAX) /* the largest --max-message any framing can carry */
 #define FRAME_MAX_DEFAULT (1u << 20)
 
 enum frame_result { FRAME_OK, FRAME_NEED_MORE, FRAME_ERR };
@@ -47,12 +47,12 @@ struct frame_parser {
 };
 
 struct frame_msg {
-	const char *data;  /* the message: no header, no '\n', no '\r' before it */
+	const char *data; /* the message: no header, no '\n', no '\r' before it */
 	size_t len;
 	const char *frame; /* the frame as received, header and delimiter included */
 	size_t frame_len;
-	bool crlf;	   /* line: it ended in "\r\n" */
-	bool partial;	   /* line: the last bytes before EOF, with no '\n' (frame_finish) */
+	bool crlf;    /* line: it ended in "\r\n" */
+	bool partial; /* line: the last bytes before EOF, with no '\n' (frame_finish) */
 };
 
 /* max: the longest message body, at most FRAME_MAX_LIMIT. */

@@ -3,17 +3,19 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "net/sock.h"
-#include "server/udp.h"
-#include "server/worker.h"
+#include "server/connset.h"
+#include "server/input.h"
 #include "util/err.h"
 #include "util/log.h"
 
 #define CONN_READS_PER_WAKE 4
 #define CONN_IOV_MAX	    64
+/* The service's state starts here, suitably aligned. */
+#define CONN_STATE_OFFSET ((sizeof(struct conn) + 15) & ~(size_t)15)
 
 static const char *const reason_text[] = {
 	[CONN_R_NONE] = "unknown",
@@ -24,6 +26,9 @@ static const char *const reason_text[] = {
 	[CONN_R_DRAIN] = "server shutting down",
 	[CONN_R_ERROR] = "error",
 	[CONN_R_NOMEM] = "out of memory",
+	[CONN_R_BAD_INPUT] = "bad input",
+	[CONN_R_REFUSED] = "refused",
+	[CONN_R_HANDSHAKE] = "handshake failed",
 };
 
 const char *conn_reason_str(enum conn_reason r)
@@ -31,26 +36,44 @@ const char *conn_reason_str(enum conn_reason r)
 	return r < sizeof(reason_text) / sizeof(reason_text[0]) ? reason_text[r] : "unknown";
 }
 
+static const struct service_config *svc_cfg(const struct conn *c)
+{
+	return &c->set->cfg->svc;
+}
+
+static const struct service *svc(const struct conn *c)
+{
+	return c->set->cfg->svc.service;
+}
+
 char *conn_peer_name(const struct conn *c, char *buf, size_t size)
 {
 	return addr_compact_format(&c->peer, buf, size);
 }
 
-static void set_events(struct conn *c)
+void *conn_state(struct conn *c)
 {
-	uint32_t ev = 0;
-	int err;
+	return (char *)c + CONN_STATE_OFFSET;
+}
 
-	if (c->flags & CONN_CLOSED)
-		return;
-	if (!(c->flags & (CONN_READ_PAUSED | CONN_PEER_EOF | CONN_CLOSING)) ||
-	    (c->flags & CONN_LINGER))
-		ev |= EPOLLIN;
-	if (c->wq.len)
-		ev |= EPOLLOUT;
-	err = loop_io_set(c->w->loop, &c->io, ev);
-	if (err)
-		conn_abort(c, CONN_R_ERROR, err);
+void *conn_worker_data(const struct conn *c)
+{
+	return c->set->svc_data;
+}
+
+const struct service_config *conn_config(const struct conn *c)
+{
+	return svc_cfg(c);
+}
+
+bool conn_is_open(const struct conn *c)
+{
+	return c->phase == CONN_OPEN;
+}
+
+size_t conn_queued(const struct conn *c)
+{
+	return c->wq.len;
 }
 
 static enum conn_reason reason_for(int err)
@@ -58,14 +81,44 @@ static enum conn_reason reason_for(int err)
 	return err == -ECONNRESET || err == -EPIPE ? CONN_R_RESET : CONN_R_ERROR;
 }
 
+/* Whether bytes from the peer are wanted now. */
+static bool wants_read(const struct conn *c)
+{
+	if (c->flags & CONN_LINGER)
+		return true; /* to discard them and see the peer's FIN */
+	if (c->phase != CONN_OPEN || (c->flags & (CONN_PEER_EOF | CONN_READ_PAUSED)))
+		return false;
+	return !input_stopped(c->in); /* what was read first goes first */
+}
+
+static void set_events(struct conn *c)
+{
+	uint32_t ev = 0;
+	int err;
+
+	if (c->phase == CONN_CLOSED)
+		return;
+	if (c->phase < CONN_OPEN) {
+		ev = c->flags & CONN_READ_WANTS_WRITE ? EPOLLOUT : EPOLLIN;
+	} else {
+		if (wants_read(c) || (c->flags & CONN_WRITE_WANTS_READ))
+			ev |= EPOLLIN;
+		if (c->wq.len || (c->flags & (CONN_WANT_WRITABLE | CONN_READ_WANTS_WRITE)))
+			ev |= EPOLLOUT;
+	}
+	err = loop_io_set(c->set->loop, &c->io, ev);
+	if (err)
+		conn_abort(c, CONN_R_ERROR, err);
+}
+
 static void log_close(const struct conn *c)
 {
 	char peer[ADDR_STR_MAX];
-	uint64_t ms = loop_now_ms(c->w->loop) - c->start_ms;
+	uint64_t ms = loop_now_ms(c->set->loop) - c->start_ms;
 	struct log_field f[] = {
 		LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
-		LOG_UINT("worker", c->w->id),
-		LOG_UINT("active", atomic_load(&c->w->shared->active)),
+		LOG_UINT("worker", c->set->id),
+		LOG_UINT("active", atomic_load(c->set->active)),
 		LOG_UINT("in", c->bytes_in),
 		LOG_UINT("out", c->bytes_out),
 		LOG_DBL("duration", (double)ms / 1000.0),
@@ -77,30 +130,26 @@ static void log_close(const struct conn *c)
 	log_event(LOG_LEVEL_INFO, "close", f, c->reason == CONN_R_ERROR ? n : n - 1);
 }
 
-/* The one place a connection's fd is closed. */
+/* The one place a connection's fd is closed. The service's close() runs at reap time. */
 static void destroy(struct conn *c)
 {
-	const struct service *svc = c->w->cfg->service;
-
-	if (c->flags & CONN_CLOSED)
+	if (c->phase == CONN_CLOSED)
 		return;
-	c->flags |= CONN_CLOSED;
-	loop_io_stop(c->w->loop, &c->io);
-	close(c->io.fd);
+	c->phase = CONN_CLOSED;
+	loop_io_stop(c->set->loop, &c->io);
+	transport_close(&c->tr, c->io.fd);
 	c->io.fd = -1;
 	bufq_fini(&c->wq);
-	if (svc->close)
-		svc->close(c);
 	if (c->reason == CONN_R_ERROR || c->reason == CONN_R_NOMEM)
-		c->w->stats.errors++;
-	worker__closed(c->w, c);
+		c->set->stats.errors++;
+	connset__closed(c->set, c);
 	if (log_enabled(LOG_LEVEL_INFO))
 		log_close(c);
 }
 
 void conn_abort(struct conn *c, enum conn_reason reason, int err)
 {
-	if (c->flags & CONN_CLOSED)
+	if (c->phase == CONN_CLOSED)
 		return;
 	if (!c->reason || reason == CONN_R_ERROR || reason == CONN_R_NOMEM) {
 		c->reason = (uint8_t)reason;
@@ -110,111 +159,226 @@ void conn_abort(struct conn *c, enum conn_reason reason, int err)
 }
 
 /*
- * Everything owed is sent: say so with a FIN, then read and discard until the peer
- * closes too (or the worker's linger sweep gives up). Closing with unread input would
- * make the kernel send RST, and the peer could lose the replies it has not read yet.
+ * Everything owed is sent: say so with a FIN, then read and discard until the peer closes
+ * too (or the linger sweep gives up). Closing with unread input would make the kernel send
+ * RST, and the peer could lose the replies it has not read yet.
  */
 static void start_linger(struct conn *c)
 {
+	int err;
+
 	if (c->flags & CONN_PEER_EOF) {
 		destroy(c);
 		return;
 	}
-	if (shutdown(c->io.fd, SHUT_WR) < 0) {
-		conn_abort(c, reason_for(-errno), -errno);
+	err = transport_shutdown(&c->tr, c->io.fd);
+	if (err) {
+		conn_abort(c, reason_for(err), err);
 		return;
 	}
-	c->flags |= CONN_LINGER | CONN_CLOSING;
-	worker__linger(c->w, c);
+	c->flags |= CONN_LINGER;
+	c->phase = CONN_CLOSING;
+	connset__linger(c->set, c);
 	set_events(c);
 }
 
 void conn_close(struct conn *c)
 {
-	if (c->flags & (CONN_CLOSED | CONN_CLOSING))
+	if (c->phase >= CONN_CLOSING)
 		return;
 	if (!c->reason)
 		c->reason = CONN_R_SERVICE;
-	c->flags |= CONN_CLOSING;
-	if (c->flags & CONN_DGRAM)
-		return;
+	c->phase = CONN_CLOSING;
+	c->flags &= (uint16_t)~CONN_WANT_WRITABLE;
 	if (!c->wq.len)
 		start_linger(c);
 	else
 		set_events(c);
 }
 
-static int queue_rest(struct conn *c, const char *data, size_t len)
+void conn_want_writable(struct conn *c)
 {
-	if (bufq_append(&c->wq, data, len) < 0) {
-		conn_abort(c, CONN_R_NOMEM, -ENOMEM);
-		return -ENOMEM;
+	if (c->phase != CONN_OPEN || (c->flags & CONN_WANT_WRITABLE))
+		return;
+	c->flags |= CONN_WANT_WRITABLE;
+	set_events(c);
+}
+
+static void account_out(struct conn *c, size_t n)
+{
+	c->bytes_out += n;
+	c->set->stats.bytes_out += n;
+}
+
+/* Queues what the transport did not take of iov (skip bytes of it were written). */
+static int queue_rest(struct conn *c, const struct iovec *iov, int n, size_t skip)
+{
+	for (int i = 0; i < n; i++) {
+		const char *p = iov[i].iov_base;
+		size_t len = iov[i].iov_len;
+
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		if (bufq_append(&c->wq, p + skip, len - skip) < 0) {
+			conn_abort(c, CONN_R_NOMEM, -ENOMEM);
+			return -ENOMEM;
+		}
+		skip = 0;
 	}
-	if (c->wq.len > c->w->cfg->high_water)
+	if (c->wq.len > c->set->cfg->high_water)
 		c->flags |= CONN_READ_PAUSED;
 	set_events(c);
 	return 0;
 }
 
-int conn_send(struct conn *c, const void *data, size_t len)
+int conn_sendv(struct conn *c, const struct iovec *iov, int n)
 {
-	const char *p = data;
-	ssize_t n;
+	size_t total = 0;
+	ssize_t w = 0;
 
-	if (c->flags & CONN_DGRAM)
-		return udp__reply(c, data, len);
-	if (c->flags & (CONN_CLOSED | CONN_CLOSING))
+	if (c->phase != CONN_OPEN)
 		return -EPIPE;
-	if (len == 0)
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (!total)
 		return 0;
-	if (c->wq.len)
-		return queue_rest(c, p, len);
-	do
-		n = send(c->io.fd, p, len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno != EAGAIN) {
-			int err = -errno;
-
-			conn_abort(c, reason_for(err), err);
-			return err;
+	if (!c->wq.len && !(c->flags & CONN_WRITE_WANTS_READ)) {
+		w = transport_writev(&c->tr, c->io.fd, iov, n);
+		if (w < 0) {
+			if (w == SB_EWANT_READ) {
+				c->flags |= CONN_WRITE_WANTS_READ;
+			} else if (w != -EAGAIN && w != SB_EWANT_WRITE) {
+				conn_abort(c, reason_for((int)w), (int)w);
+				return (int)w;
+			}
+			w = 0;
 		}
-		n = 0;
+		account_out(c, (size_t)w);
+		if ((size_t)w == total)
+			return 0;
 	}
-	c->bytes_out += (size_t)n;
-	c->w->stats.bytes_out += (size_t)n;
-	if ((size_t)n == len)
-		return 0;
-	return queue_rest(c, p + n, len - (size_t)n);
+	return queue_rest(c, iov, n, (size_t)w);
 }
 
-/* Writes what is queued. */
-static void flush(struct conn *c)
+int conn_send(struct conn *c, const void *data, size_t len)
 {
-	struct iovec iov[CONN_IOV_MAX];
-	struct msghdr msg = {.msg_iov = iov};
-	ssize_t n;
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
 
-	msg.msg_iovlen = (size_t)bufq_iov(&c->wq, iov, CONN_IOV_MAX);
-	do
-		n = sendmsg(c->io.fd, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno != EAGAIN)
-			conn_abort(c, reason_for(-errno), -errno);
+	return conn_sendv(c, &iov, 1);
+}
+
+static int send_framed(struct conn *c, enum frame_kind kind, const void *data, size_t len,
+		       const char *trailer)
+{
+	char hdr[FRAME_HDR_MAX];
+	struct iovec iov[3];
+	int n = 0;
+	size_t h = frame_header(kind, len, hdr);
+
+	if (h)
+		iov[n++] = (struct iovec){.iov_base = hdr, .iov_len = h};
+	iov[n++] = (struct iovec){.iov_base = (void *)data, .iov_len = len};
+	if (*trailer)
+		iov[n++] = (struct iovec){.iov_base = (void *)trailer, .iov_len = strlen(trailer)};
+	return conn_sendv(c, iov, n);
+}
+
+int conn_reply(struct conn *c, const struct frame_msg *m, const void *data, size_t len)
+{
+	enum frame_kind kind = svc_cfg(c)->framing;
+
+	return send_framed(c, kind, data, len, m->partial ? "" : frame_trailer(kind, m->crlf));
+}
+
+int conn_send_msg(struct conn *c, const void *data, size_t len)
+{
+	enum frame_kind kind = svc_cfg(c)->framing;
+
+	return send_framed(c, kind, data, len, frame_trailer(kind, false));
+}
+
+/* --- input --- */
+
+static bool deliver(void *arg, const struct frame_msg *m)
+{
+	struct conn *c = arg;
+
+	if (c->phase != CONN_OPEN)
+		return false;
+	svc(c)->message(c, m);
+	return c->phase == CONN_OPEN && !(c->flags & CONN_READ_PAUSED);
+}
+
+static void bad_input(struct conn *c, int err, const char *why)
+{
+	char peer[ADDR_STR_MAX];
+
+	if (err == -ENOMEM) {
+		conn_abort(c, CONN_R_NOMEM, err);
 		return;
 	}
-	bufq_consume(&c->wq, (size_t)n);
-	c->bytes_out += (size_t)n;
-	c->w->stats.bytes_out += (size_t)n;
-	worker__touch(c->w, c);
-	if (c->wq.len)
+	c->set->stats.bad_input++;
+	LOG_WARN("bad-input", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
+		 LOG_UINT("worker", c->set->id), LOG_STR("reason", why),
+		 LOG_UINT("max_message", svc_cfg(c)->max_message));
+	/* Replies already owed still go out, then our FIN; the rest of the input is discarded. */
+	c->reason = CONN_R_BAD_INPUT;
+	conn_close(c);
+}
+
+static const struct input_cfg *in_cfg(const struct conn *c)
+{
+	return &c->set->in_cfg;
+}
+
+static void feed(struct conn *c, const char *data, size_t n)
+{
+	const char *why = NULL;
+	int err = 0;
+
+	if (in_cfg(c)->kind == FRAME_RAW && !c->in) {
+		/* The common case, without the stage: one read, one message. */
+		struct frame_msg m = {.data = data, .len = n, .frame = data, .frame_len = n};
+
+		svc(c)->message(c, &m);
 		return;
-	c->flags &= (uint8_t)~CONN_READ_PAUSED;
-	if (c->flags & CONN_CLOSING)
-		start_linger(c);
+	}
+	if (input_feed(&c->in, in_cfg(c), data, n, deliver, c, &err, &why) == INPUT_ERROR)
+		bad_input(c, err, why);
+}
+
+/* Once the peer has finished sending and everything owed is queued: close after the flush. */
+static void end_after_eof(struct conn *c)
+{
+	if (c->phase >= CONN_CLOSING)
+		return; /* the service closed it: conn_close takes it from here */
+	c->phase = CONN_CLOSING;
+	if (!c->wq.len)
+		destroy(c);
 	else
 		set_events(c);
+}
+
+/* The peer's end of stream: deliver what is held, and a last line without '\n'. */
+static void finish_input(struct conn *c)
+{
+	const char *why = NULL;
+	int err = 0;
+	enum input_status st;
+
+	st = input_finish(&c->in, in_cfg(c), deliver, c, &err, &why);
+	if (st == INPUT_STOPPED && c->phase == CONN_OPEN) {
+		c->flags |= CONN_EOF_HELD; /* the rest is delivered once the queue drains */
+		set_events(c);
+		return;
+	}
+	c->flags &= (uint16_t)~CONN_EOF_HELD;
+	if (st == INPUT_ERROR && c->phase == CONN_OPEN)
+		bad_input(c, err, why);
+	else
+		end_after_eof(c);
 }
 
 static void on_peer_eof(struct conn *c)
@@ -226,44 +390,158 @@ static void on_peer_eof(struct conn *c)
 	}
 	if (!c->reason)
 		c->reason = CONN_R_PEER;
-	c->flags |= CONN_CLOSING;
-	if (!c->wq.len)
-		destroy(c);
+	if (c->phase == CONN_OPEN)
+		finish_input(c);
 	else
-		set_events(c);
+		end_after_eof(c);
 }
 
-/* Reads up to a few buffers' worth and hands each to the service. */
+static void on_read_error(struct conn *c, ssize_t n)
+{
+	if (n == SB_EWANT_WRITE) {
+		c->flags |= CONN_READ_WANTS_WRITE;
+		set_events(c);
+	} else if (n != -EAGAIN && n != SB_EWANT_READ) {
+		conn_abort(c, reason_for((int)n), (int)n);
+	}
+}
+
+/* Reads up to a few buffers' worth and feeds each to the input stage. */
 static void read_some(struct conn *c)
 {
-	struct worker *w = c->w;
-	const struct service *svc = w->cfg->service;
-	int i;
+	struct connset *set = c->set;
 
-	for (i = 0; i < CONN_READS_PER_WAKE; i++) {
-		ssize_t n = read(c->io.fd, w->rbuf, WORKER_RBUF_SIZE);
+	for (int i = 0; i < CONN_READS_PER_WAKE; i++) {
+		ssize_t n = transport_read(&c->tr, c->io.fd, set->rbuf, CONNSET_RBUF_SIZE);
 
-		if (n > 0) {
-			c->bytes_in += (size_t)n;
-			w->stats.bytes_in += (size_t)n;
-			if (!(c->flags & CONN_LINGER))
-				svc->message(c, w->rbuf, (size_t)n);
-			if (c->flags & (CONN_CLOSED | CONN_READ_PAUSED) ||
-			    (c->flags & CONN_CLOSING && !(c->flags & CONN_LINGER)))
-				break;
-			if ((size_t)n < WORKER_RBUF_SIZE)
-				break;
-		} else if (n == 0) {
-			on_peer_eof(c);
-			break;
-		} else if (errno != EINTR) {
-			if (errno != EAGAIN)
-				conn_abort(c, reason_for(-errno), -errno);
+		c->flags &= (uint16_t)~CONN_READ_WANTS_WRITE;
+		if (n < 0) {
+			on_read_error(c, n);
 			break;
 		}
+		if (n == 0) {
+			on_peer_eof(c);
+			break;
+		}
+		c->bytes_in += (size_t)n;
+		set->stats.bytes_in += (size_t)n;
+		if (c->flags & CONN_LINGER)
+			set->stats.discarded += (size_t)n;
+		else
+			feed(c, set->rbuf, (size_t)n);
+		if (!wants_read(c) || (size_t)n < CONNSET_RBUF_SIZE)
+			break;
 	}
-	if (!(c->flags & CONN_CLOSED))
-		worker__touch(w, c);
+	if (c->phase == CONN_CLOSED)
+		return;
+	connset__touch(set, c);
+	/* Bytes a transport has already decrypted do not make the fd readable again. */
+	if (wants_read(c) && transport_pending(&c->tr))
+		connset__pending(set, c);
+}
+
+/* --- writing --- */
+
+static void call_writable(struct conn *c)
+{
+	c->flags &= (uint16_t)~CONN_WANT_WRITABLE;
+	if (c->phase == CONN_OPEN && svc(c)->writable)
+		svc(c)->writable(c);
+	set_events(c);
+}
+
+static void drained(struct conn *c)
+{
+	c->flags &= (uint16_t)~CONN_READ_PAUSED;
+	if (c->phase == CONN_CLOSING) {
+		start_linger(c);
+		return;
+	}
+	if (input_stopped(c->in) || (c->flags & CONN_EOF_HELD))
+		connset__pending(c->set, c);
+	else if (c->flags & CONN_DRAINING)
+		conn__drain(c);
+	set_events(c);
+}
+
+/* Writes what is queued. */
+static void flush(struct conn *c)
+{
+	struct iovec iov[CONN_IOV_MAX];
+	int n = bufq_iov(&c->wq, iov, CONN_IOV_MAX);
+	ssize_t w = transport_writev(&c->tr, c->io.fd, iov, n);
+
+	c->flags &= (uint16_t)~CONN_WRITE_WANTS_READ;
+	if (w < 0) {
+		if (w == SB_EWANT_READ) {
+			c->flags |= CONN_WRITE_WANTS_READ;
+			set_events(c);
+		} else if (w != -EAGAIN && w != SB_EWANT_WRITE) {
+			conn_abort(c, reason_for((int)w), (int)w);
+		}
+		return;
+	}
+	bufq_consume(&c->wq, (size_t)w);
+	account_out(c, (size_t)w);
+	connset__touch(c->set, c);
+	if (!c->wq.len)
+		drained(c);
+}
+
+/* --- phases --- */
+
+static void refuse(struct conn *c, const char *why)
+{
+	char peer[ADDR_STR_MAX];
+
+	c->set->stats.refused++;
+	LOG_WARN("refused", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
+		 LOG_UINT("worker", c->set->id), LOG_STR("reason", why));
+	conn_abort(c, CONN_R_REFUSED, 0);
+}
+
+static void open_service(struct conn *c)
+{
+	const struct server_config *cfg = c->set->cfg;
+	const char *why;
+
+	if (cfg->admit && (why = cfg->admit(cfg->admit_arg, &c->peer))) {
+		refuse(c, why);
+		return;
+	}
+	c->phase = CONN_OPEN;
+	if (log_enabled(LOG_LEVEL_INFO)) {
+		char peer[ADDR_STR_MAX];
+
+		LOG_INFO("open", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
+			 LOG_UINT("worker", c->set->id),
+			 LOG_UINT("active", atomic_load(c->set->active)));
+	}
+	if (svc_cfg(c)->banner_len && conn_send(c, svc_cfg(c)->banner, svc_cfg(c)->banner_len))
+		return;
+	c->flags |= CONN_OPENED;
+	if (svc(c)->open)
+		svc(c)->open(c);
+	set_events(c);
+}
+
+/* The transport's set-up (nothing for plain sockets), then the service. */
+static void handshake(struct conn *c)
+{
+	int err = transport_handshake(&c->tr, c->io.fd);
+
+	c->flags &= (uint16_t) ~(CONN_READ_WANTS_WRITE | CONN_WRITE_WANTS_READ);
+	if (err == -EAGAIN || err == SB_EWANT_READ || err == SB_EWANT_WRITE) {
+		if (err == SB_EWANT_WRITE)
+			c->flags |= CONN_READ_WANTS_WRITE;
+		set_events(c);
+		return;
+	}
+	if (err) {
+		conn_abort(c, CONN_R_HANDSHAKE, err);
+		return;
+	}
+	open_service(c);
 }
 
 void conn__on_io(struct loop *l, struct loop_io *io, uint32_t revents)
@@ -271,54 +549,108 @@ void conn__on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 	struct conn *c = (struct conn *)io;
 
 	(void)l;
-	if ((revents & EPOLLOUT) && c->wq.len)
-		flush(c);
-	if (c->flags & CONN_CLOSED)
+	if (c->phase < CONN_OPEN) {
+		handshake(c);
 		return;
-	/* A paused connection reads again only to learn of an error. */
-	if ((revents & EPOLLERR) ||
-	    ((revents & (EPOLLIN | EPOLLHUP)) && !(c->flags & CONN_READ_PAUSED)))
+	}
+	if ((revents & EPOLLOUT) || ((revents & EPOLLIN) && (c->flags & CONN_WRITE_WANTS_READ))) {
+		if (c->wq.len)
+			flush(c);
+		else if (c->flags & CONN_WANT_WRITABLE)
+			call_writable(c);
+	}
+	if (c->phase == CONN_CLOSED)
+		return;
+	if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && wants_read(c)) {
 		read_some(c);
+	} else if ((revents & EPOLLOUT) && (c->flags & CONN_READ_WANTS_WRITE)) {
+		read_some(c);
+	} else if (revents & EPOLLERR) {
+		/* Not reading (paused): learn the error without taking input. */
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+			conn_abort(c, reason_for(-err), -err);
+	}
 }
 
-int conn__start(struct conn *c, struct worker *w, int fd, const struct sockaddr *peer)
+void conn__run_pending(struct conn *c)
 {
-	const struct service *svc = w->cfg->service;
-	int err;
+	const char *why = NULL;
+	int err = 0;
 
-	memset(c, 0, sizeof(*c));
-	c->w = w;
+	c->flags &= (uint16_t)~CONN_PENDING;
+	if (c->phase != CONN_OPEN)
+		return;
+	if (input_stopped(c->in) && !(c->flags & CONN_READ_PAUSED)) {
+		if (input_resume(&c->in, deliver, c, &err, &why) == INPUT_ERROR) {
+			bad_input(c, err, why);
+			return;
+		}
+		if (c->phase != CONN_OPEN || input_stopped(c->in))
+			return;
+	}
+	if ((c->flags & CONN_EOF_HELD) && !(c->flags & CONN_READ_PAUSED)) {
+		finish_input(c);
+		return;
+	}
+	if (wants_read(c) && transport_pending(&c->tr))
+		read_some(c);
+	if (c->phase == CONN_OPEN && (c->flags & CONN_DRAINING) && !input_stopped(c->in))
+		conn__drain(c);
+	set_events(c);
+}
+
+void conn__init(struct conn *c, struct connset *set, int fd, const struct sockaddr *peer)
+{
+	memset(c, 0, CONN_STATE_OFFSET + set->cfg->svc.service->state_size);
+	c->set = set;
 	loop_io_init(&c->io, fd, conn__on_io, c);
+	c->tr.ops = &transport_plain;
 	bufq_init(&c->wq);
 	addr_compact_set(&c->peer, peer);
-	if (peer->sa_family != AF_UNIX)
-		sock_set_nodelay(fd);
-	c->start_ms = c->last_ms = loop_now_ms(w->loop);
-	worker__opened(w, c);
-	err = loop_io_set(w->loop, &c->io, EPOLLIN);
-	if (err)
-		return err;
-	if (log_enabled(LOG_LEVEL_INFO)) {
-		char peer_name[ADDR_STR_MAX];
+	c->phase = CONN_HANDSHAKE; /* no listener reads a PROXY header yet */
+	c->start_ms = c->last_ms = loop_now_ms(set->loop);
+}
 
-		LOG_INFO("open", LOG_STR("peer", conn_peer_name(c, peer_name, sizeof(peer_name))),
-			 LOG_UINT("worker", w->id),
-			 LOG_UINT("active", atomic_load(&w->shared->active)));
-	}
-	if (svc->open)
-		svc->open(c);
+int conn__start(struct conn *c)
+{
+	if (c->peer.family != AF_UNIX)
+		sock_set_nodelay(c->io.fd);
+	handshake(c);
 	return 0;
+}
+
+void conn__reaped(struct conn *c)
+{
+	if ((c->flags & CONN_OPENED) && svc(c)->close)
+		svc(c)->close(c);
+	input_free(&c->in);
 }
 
 void conn__drain(struct conn *c)
 {
-	if (c->flags & (CONN_CLOSED | CONN_CLOSING))
+	if (c->phase >= CONN_CLOSING)
 		return;
-	/* Serve what has already arrived, then say goodbye once nothing is owed. */
-	if (!(c->flags & CONN_READ_PAUSED))
+	c->flags |= CONN_DRAINING;
+	/* Serve what has already arrived first. */
+	if (wants_read(c))
 		read_some(c);
-	if (c->flags & (CONN_CLOSED | CONN_CLOSING))
+	if (c->phase >= CONN_CLOSING)
+		return;
+	/* Messages held behind a full queue are served before the goodbye (run_pending). */
+	if (c->phase == CONN_OPEN && (input_stopped(c->in) || (c->flags & CONN_EOF_HELD)))
 		return;
 	c->reason = CONN_R_DRAIN;
 	conn_close(c);
+}
+
+bool conn__quiet(const struct conn *c)
+{
+	int unread = 0;
+
+	if (c->wq.len || input_stopped(c->in) || (c->flags & CONN_EOF_HELD))
+		return false;
+	return !(c->phase != CONN_CLOSED && ioctl(c->io.fd, FIONREAD, &unread) == 0 && unread > 0);
 }

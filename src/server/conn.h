@@ -1,18 +1,28 @@
 /*
- * conn — one client connection: its state machine, its write queue, its read path.
+ * conn — one client stream connection: its phases, its transport, its input stage and its
+ * write queue.
  *
- * Services use only conn_send, conn_close, conn_peer_name and the data pointer; the
- * rest is for the worker that owns the connection.
+ * A connection is a stack, each stage with one job:
+ *   transport  moves bytes (net/transport.h: plain sockets; TLS on the same table)
+ *   phases     header -> handshake -> open -> closing -> closed. The header phase is where a
+ *              PROXY protocol header is read and the handshake phase where the transport
+ *              finishes its set-up; both are skipped when a listener needs neither. On open
+ *              the admission hook sees the real peer, the "open" line is logged, the
+ *              banner sent and the service's open() runs.
+ *   input      server/input.h: the framing turns bytes into messages; held ones wait
+ *   service    callbacks (server/service.h) with state_size bytes of state (conn_state)
+ * A service's close() runs after the dispatch batch in which the connection closed, never
+ * inside its own message() (connset reaps).
  *
- * States: open -> (peer EOF: half-closed) -> closing (flush what is owed) -> closed
- * (off epoll, fd closed, waiting to be reaped after the dispatch batch).
+ * Memory: an idle connection is this struct (plus the service's state) and nothing else.
+ * Reads land in the worker's shared buffer; bytes are copied only for a partial message
+ * (the input stage) or when the kernel would not take them (the write queue, sent with
+ * writev). EPOLLOUT is armed only while something is queued or the transport or the
+ * service wants it. Past the high-water mark of queued bytes reading stops until the
+ * queue drains; messages already read wait, in order, and are delivered then.
  *
- * Memory: an idle connection is this struct and nothing else. Reads land in the
- * worker's shared buffer; bytes are copied into the write queue only when the kernel
- * would not take them, and EPOLLOUT is armed only while the queue is non-empty. When
- * the queue passes the worker's high-water mark, reading stops until it drains.
- *
- * Threading: a connection belongs to one worker thread for its whole life.
+ * Services use the conn_* functions without underscores; the rest is for connset and the
+ * worker. Threading: a connection belongs to one worker thread for its whole life.
  */
 #ifndef SOCKBOX_SERVER_CONN_H
 #define SOCKBOX_SERVER_CONN_H
@@ -20,21 +30,39 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "loop/loop.h"
 #include "net/addr.h"
+#include "net/transport.h"
+#include "proto/frame.h"
+#include "server/service.h"
 #include "util/buf.h"
 
-struct worker;
+struct connset;
+struct input;
+
+enum conn_phase {
+	CONN_HEADER,	/* reading a PROXY protocol header */
+	CONN_HANDSHAKE, /* the transport is setting up (TLS) */
+	CONN_OPEN,	/* the service is running */
+	CONN_CLOSING,	/* sending what is owed, then our FIN */
+	CONN_CLOSED,	/* fd closed; reaped after the dispatch batch */
+};
 
 enum conn_flag {
-	CONN_READ_PAUSED = 1u << 0, /* write queue over high water */
-	CONN_PEER_EOF = 1u << 1,    /* peer shut its write side */
-	CONN_CLOSING = 1u << 2,	    /* send what is queued, then close */
-	CONN_CLOSED = 1u << 3,	    /* fd closed; waiting to be reaped */
-	CONN_LINGER = 1u << 4,	    /* our FIN sent; discarding input until peer EOF */
-	CONN_DGRAM = 1u << 5,	    /* a UDP request; conn_send makes a reply datagram */
+	CONN_READ_PAUSED = 1u << 0,	 /* write queue over high water */
+	CONN_PEER_EOF = 1u << 1,	 /* the peer shut its write side */
+	CONN_LINGER = 1u << 2,		 /* our FIN sent; discarding input until the peer's */
+	CONN_PENDING = 1u << 3,		 /* on the connset's pending-input list */
+	CONN_OPENED = 1u << 4,		 /* the service's open() ran: close() must too */
+	CONN_WANT_WRITABLE = 1u << 5,	 /* the service asked for writable() */
+	CONN_EOF_HELD = 1u << 6,	 /* peer EOF seen while messages were held */
+	CONN_READ_WANTS_WRITE = 1u << 7, /* the transport's read waits for writability */
+	CONN_WRITE_WANTS_READ = 1u << 8, /* the transport's write waits for readability */
+	CONN_DRAINING = 1u << 9,	 /* the server is draining: close once nothing waits */
 };
 
 enum conn_reason {
@@ -46,53 +74,86 @@ enum conn_reason {
 	CONN_R_DRAIN,	/* server shutting down */
 	CONN_R_ERROR,	/* read/write error other than reset (err says which) */
 	CONN_R_NOMEM,
+	CONN_R_BAD_INPUT, /* the framing refused the stream (logged with the reason) */
+	CONN_R_REFUSED,	  /* the admission check said no */
+	CONN_R_HANDSHAKE, /* the transport could not set up */
 };
 
 struct conn {
 	struct loop_io io;
-	struct worker *w;
-	struct conn *prev, *next; /* worker's activity list (oldest first), or free/reap list */
-	uint64_t last_ms;	  /* last read or write progress */
+	struct connset *set;
+	struct conn *prev, *next; /* activity or linger list, or the free/reap list */
+	struct conn *pending_next;
+	struct transport tr;
+	struct input *in; /* held input, or NULL */
+	uint64_t last_ms; /* last read or write progress */
 	uint64_t start_ms;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
-	struct bufq wq; /* bytes the kernel would not take yet */
-	void *data;	/* the service's, for its own state */
+	struct bufq wq; /* bytes the transport would not take yet */
 	struct addr_compact peer;
-	uint8_t flags;
+	uint8_t phase;	/* enum conn_phase */
 	uint8_t reason; /* enum conn_reason */
+	uint16_t flags; /* enum conn_flag */
 	int16_t err;	/* -errno behind CONN_R_ERROR */
 };
 
+/* --- for services --- */
+
 /*
- * Queues len bytes for the peer: written at once when nothing is queued, the rest kept
- * in order. data is borrowed. Returns 0, or -EPIPE when the connection is closing or
- * closed (bytes dropped), or -ENOMEM (connection is then closed with a reason).
+ * Queues len bytes for the peer: written at once when nothing is queued, the rest kept in
+ * order. data is borrowed. Returns 0, or -EPIPE when the connection is not open (bytes
+ * dropped), or another negative errno (the connection is then closed with a reason).
  */
 int conn_send(struct conn *c, const void *data, size_t len);
+/* The same for n pieces, written with one writev when possible. */
+int conn_sendv(struct conn *c, const struct iovec *iov, int n);
+/*
+ * Sends data as the answer to m, framed the way m came: len64/u32 put their header first,
+ * line ends it the way m's line ended ("\r\n", "\n", or nothing for a last line without one),
+ * raw sends data as it is.
+ */
+int conn_reply(struct conn *c, const struct frame_msg *m, const void *data, size_t len);
+/* Sends data as a message of its own in the connection's framing (line: ends with "\n"). */
+int conn_send_msg(struct conn *c, const void *data, size_t len);
 
 /* Stops reading, sends everything queued, then closes. Idempotent. */
 void conn_close(struct conn *c);
-
 /* Closes now, dropping anything queued. Idempotent. */
 void conn_abort(struct conn *c, enum conn_reason reason, int err);
+/* Calls the service's writable() once nothing is queued (again after each call: ask again). */
+void conn_want_writable(struct conn *c);
 
+/* True while the service may still send (open, not closing). */
+bool conn_is_open(const struct conn *c);
+/* Bytes waiting to be written. */
+size_t conn_queued(const struct conn *c);
+/* The service's per-connection state (state_size bytes, zeroed at open). */
+void *conn_state(struct conn *c);
+/* The service's per-worker data (what worker_init made). */
+void *conn_worker_data(const struct conn *c);
+const struct service_config *conn_config(const struct conn *c);
 /* "127.0.0.1:40000", "[::1]:40000" or "unix" into buf; returns buf. */
 char *conn_peer_name(const struct conn *c, char *buf, size_t size);
 
 /* Text for a close reason ("peer closed", "idle timeout", ...). */
 const char *conn_reason_str(enum conn_reason r);
 
-/* --- for the worker --- */
+/* --- for connset and the worker --- */
 
-/*
- * Sets c up on an accepted, non-blocking fd, lists it with the worker and starts reading.
- * On error c is still listed: the caller conn_abort()s it.
- */
-int conn__start(struct conn *c, struct worker *w, int fd, const struct sockaddr *peer);
+/* Sets c up on an accepted non-blocking fd (plain transport) and lists it. */
+void conn__init(struct conn *c, struct connset *set, int fd, const struct sockaddr *peer);
+/* Starts reading and moves c through its phases. Returns 0 or a negative errno. */
+int conn__start(struct conn *c);
 /* The loop callback for a connection's fd. */
 void conn__on_io(struct loop *l, struct loop_io *io, uint32_t revents);
-/* Server drain: closes c if nothing is owed, else lets it finish. */
+/* Delivers held input (c was on the pending list). */
+void conn__run_pending(struct conn *c);
+/* c was reaped: runs the service's close() if open() ran, frees what c still holds. */
+void conn__reaped(struct conn *c);
+/* Server drain: serves what has arrived, then closes once nothing is owed. */
 void conn__drain(struct conn *c);
+/* Idle sweep: true when c has nothing waiting (no input held or unread, nothing queued). */
+bool conn__quiet(const struct conn *c);
 
 #endif

@@ -23,6 +23,8 @@ struct server {
 	struct loop *loop; /* the main thread's: signals, worker exits */
 	sigset_t signals;  /* SIGINT, SIGTERM: blocked from server_open on */
 	sigset_t old_mask; /* restored by server_free */
+	void *svc_shared;  /* what the service's init() made */
+	bool svc_ready;	   /* init() ran: fini() must */
 };
 
 void server_config_init(struct server_config *cfg)
@@ -31,6 +33,7 @@ void server_config_init(struct server_config *cfg)
 	cfg->workers = 1;
 	cfg->drain_timeout_ms = 5000;
 	cfg->high_water = 256 * 1024;
+	cfg->svc.max_message = FRAME_MAX_DEFAULT;
 }
 
 static unsigned transport_bit(enum addr_transport t)
@@ -44,7 +47,7 @@ static int open_listeners(struct server *s, struct server_open_error *err)
 		const struct addr_spec *spec = &s->cfg.listen[i];
 		int rc;
 
-		if (!(s->cfg.service->transports & transport_bit(spec->transport))) {
+		if (!(s->cfg.svc.service->transports & transport_bit(spec->transport))) {
 			addr_spec_format(spec, err->addr, sizeof(err->addr));
 			err->what = "serve";
 			return -EPROTONOSUPPORT;
@@ -62,13 +65,20 @@ static int open_listeners(struct server *s, struct server_open_error *err)
 
 static int init_workers(struct server *s)
 {
+	const struct service *svc = s->cfg.svc.service;
+	int err;
+
+	if (svc->init && (err = svc->init(&s->cfg.svc, &s->svc_shared)))
+		return err;
+	s->svc_ready = true;
 	s->workers = calloc(s->cfg.workers, sizeof(*s->workers));
 	if (!s->workers)
 		return -ENOMEM;
 	for (; s->nworkers < s->cfg.workers; s->nworkers++) {
 		struct worker *w = &s->workers[s->nworkers];
-		int err = worker_init(w, s->nworkers, &s->cfg, &s->shared);
 
+		err = worker_init(w, s->nworkers, s->cfg.workers, &s->cfg, &s->shared,
+				  s->svc_shared);
 		if (err)
 			return err;
 		for (size_t i = 0; i < s->nlisteners; i++) {
@@ -118,7 +128,7 @@ int server_open(const struct server_config *cfg, struct server **out, struct ser
 
 	memset(err, 0, sizeof(*err));
 	err->what = "start";
-	if (!cfg->service || cfg->workers < 1 || cfg->workers > SERVER_MAX_WORKERS ||
+	if (!cfg->svc.service || cfg->workers < 1 || cfg->workers > SERVER_MAX_WORKERS ||
 	    cfg->nlisten < 1 || cfg->nlisten > SERVER_MAX_LISTENERS)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
@@ -243,7 +253,7 @@ void server_get_stats(const struct server *s, struct server_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		const struct server_stats *w = &s->workers[i].stats;
+		const struct server_stats *w = &s->workers[i].set.stats;
 
 		out->accepted += w->accepted;
 		out->refused += w->refused;
@@ -252,6 +262,8 @@ void server_get_stats(const struct server *s, struct server_stats *out)
 		out->datagrams_in += w->datagrams_in;
 		out->errors += w->errors;
 		out->idle_closed += w->idle_closed;
+		out->bad_input += w->bad_input;
+		out->discarded += w->discarded;
 	}
 }
 
@@ -262,6 +274,8 @@ void server_free(struct server *s)
 	for (unsigned i = 0; i < s->nworkers; i++)
 		worker_fini(&s->workers[i]);
 	free(s->workers);
+	if (s->svc_ready && s->cfg.svc.service->fini)
+		s->cfg.svc.service->fini(s->svc_shared);
 	for (size_t i = 0; i < s->nlisteners; i++)
 		listener_close(&s->listeners[i]);
 	loop_free(s->loop);

@@ -28,8 +28,15 @@
 #define SERVER_MAX_WORKERS   256
 #define SERVER_MAX_LISTENERS 32
 
+/*
+ * The admission check, run when a connection's real peer is known (after any PROXY header,
+ * before the service starts): NULL to admit it, or the reason it is refused. Called on the
+ * worker threads: it must be thread-safe.
+ */
+typedef const char *(*server_admit_fn)(void *arg, const struct addr_compact *peer);
+
 struct server_config {
-	const struct service *service;
+	struct service_config svc;
 	struct addr_spec listen[SERVER_MAX_LISTENERS];
 	size_t nlisten;
 	enum addr_family family;  /* -4 / -6 */
@@ -37,10 +44,13 @@ struct server_config {
 	uint64_t max_conns;	  /* 0: no limit */
 	uint64_t idle_timeout_ms; /* 0: none */
 	uint64_t drain_timeout_ms;
-	size_t high_water; /* write-queue bytes past which reading pauses */
+	size_t high_water;     /* write-queue bytes past which reading pauses */
+	server_admit_fn admit; /* NULL: everyone is admitted */
+	void *admit_arg;
 };
 
-/* Defaults: echo-less (service NULL), 1 worker, drain 5 s, high water 256 KiB. */
+/* Defaults: no service (svc.service NULL), 1 worker, drain 5 s, high water 256 KiB,
+ * --max-message 1 MiB. */
 void server_config_init(struct server_config *cfg);
 
 /* Totals, summed over workers. */
@@ -52,6 +62,8 @@ struct server_stats {
 	uint64_t datagrams_in;
 	uint64_t errors; /* connections ended by an error, replies that could not be sent */
 	uint64_t idle_closed;
+	uint64_t bad_input; /* connections closed because the framing refused their input */
+	uint64_t discarded; /* bytes read after our FIN (input nobody asked for any more) */
 };
 
 struct server;

@@ -6,8 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "server/conn.h"
-#include "server/worker.h"
+#include "server/connset.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -28,9 +27,7 @@ struct udp_port {
 	struct iovec out_iov[UDP_BATCH];
 	struct sockaddr_storage out_addr[UDP_BATCH];
 
-	/* The datagram being handled, for udp__reply. */
-	const struct sockaddr_storage *peer;
-	socklen_t peerlen;
+	struct connset *set;
 };
 
 int udp_port_new(struct udp_port **out)
@@ -58,23 +55,41 @@ void udp_port_free(struct udp_port *p)
 	free(p);
 }
 
-int udp__reply(struct conn *c, const void *data, size_t len)
+void udp_port_attach(struct udp_port *p, struct connset *set)
 {
-	struct udp_port *p = c->io.arg;
+	p->set = set;
+}
+
+char *dgram_peer_name(const struct dgram *d, char *buf, size_t size)
+{
+	struct addr_compact c;
+
+	addr_compact_set(&c, d->peer);
+	return addr_compact_format(&c, buf, size);
+}
+
+const struct service_config *dgram_config(const struct dgram *d)
+{
+	return &d->set->cfg->svc;
+}
+
+int dgram_reply(struct dgram *d, const void *data, size_t len)
+{
+	struct udp_port *p = d->port;
 	unsigned i = p->out_n;
 
 	if (len > UDP_DGRAM_MAX || i == UDP_BATCH ||
 	    p->out_used + len > (size_t)UDP_BATCH * UDP_DGRAM_MAX) {
-		c->w->stats.errors++;
+		d->set->stats.errors++;
 		LOG_DEBUG("udp-drop", LOG_STR("reason", "more replies than one batch holds"));
 		return -ENOBUFS;
 	}
 	memcpy(p->out + p->out_used, data, len);
-	memcpy(&p->out_addr[i], p->peer, p->peerlen);
+	memcpy(&p->out_addr[i], d->peer, d->peerlen);
 	p->out_iov[i] = (struct iovec){.iov_base = p->out + p->out_used, .iov_len = len};
 	p->out_msgs[i].msg_hdr = (struct msghdr){
 		.msg_name = &p->out_addr[i],
-		.msg_namelen = p->peerlen,
+		.msg_namelen = d->peerlen,
 		.msg_iov = &p->out_iov[i],
 		.msg_iovlen = 1,
 	};
@@ -84,7 +99,7 @@ int udp__reply(struct conn *c, const void *data, size_t len)
 }
 
 /* Sends pending replies. Returns true when none is left. */
-static bool send_pending(struct worker *w, struct udp_port *p, int fd)
+static bool send_pending(struct udp_port *p, int fd)
 {
 	while (p->out_sent < p->out_n) {
 		int n = sendmmsg(fd, p->out_msgs + p->out_sent, p->out_n - p->out_sent, 0);
@@ -96,12 +111,12 @@ static bool send_pending(struct worker *w, struct udp_port *p, int fd)
 				continue;
 			/* This datagram cannot be sent (too big, no route): skip it. */
 			LOG_DEBUG("udp-drop", LOG_STR("error", sb_strerror(-errno)));
-			w->stats.errors++;
+			p->set->stats.errors++;
 			p->out_sent++;
 			continue;
 		}
 		for (int i = 0; i < n; i++)
-			w->stats.bytes_out += p->out_msgs[p->out_sent + (unsigned)i].msg_len;
+			p->set->stats.bytes_out += p->out_msgs[p->out_sent + (unsigned)i].msg_len;
 		p->out_sent += (unsigned)n;
 	}
 	p->out_n = p->out_sent = 0;
@@ -124,43 +139,39 @@ static int receive(struct udp_port *p, int fd)
 	return recvmmsg(fd, p->in_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 }
 
-static void dispatch(struct worker *w, struct udp_port *p, int n)
+static void dispatch(struct udp_port *p, int n)
 {
-	const struct service *svc = w->cfg->service;
-	struct conn c;
+	struct connset *set = p->set;
+	const struct service *svc = set->cfg->svc.service;
 
 	for (int i = 0; i < n; i++) {
-		memset(&c, 0, sizeof(c));
-		c.flags = CONN_DGRAM;
-		c.w = w;
-		c.io.fd = -1;
-		c.io.arg = p;
-		addr_compact_set(&c.peer, (struct sockaddr *)&p->in_addr[i]);
-		p->peer = &p->in_addr[i];
-		p->peerlen = p->in_msgs[i].msg_hdr.msg_namelen;
-		w->stats.datagrams_in++;
-		w->stats.bytes_in += p->in_msgs[i].msg_len;
-		c.bytes_in = p->in_msgs[i].msg_len;
-		svc->message(&c, p->in_iov[i].iov_base, p->in_msgs[i].msg_len);
+		struct dgram d = {
+			.port = p,
+			.set = set,
+			.peer = (const struct sockaddr *)&p->in_addr[i],
+			.peerlen = p->in_msgs[i].msg_hdr.msg_namelen,
+		};
+
+		set->stats.datagrams_in++;
+		set->stats.bytes_in += p->in_msgs[i].msg_len;
+		svc->datagram(&d, p->in_iov[i].iov_base, p->in_msgs[i].msg_len);
 	}
 }
 
 void udp__on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 {
-	struct worker_listener *wl = io->arg;
-	struct udp_port *p = wl->udp;
-	struct worker *w = wl->w;
+	struct udp_port *p = io->arg;
 
 	(void)revents;
-	if (!send_pending(w, p, io->fd))
+	if (!send_pending(p, io->fd))
 		return;
 	for (int b = 0; b < UDP_BATCHES_PER_WAKE; b++) {
 		int n = receive(p, io->fd);
 
 		if (n <= 0)
 			break; /* EAGAIN, or an ICMP error reported on the socket */
-		dispatch(w, p, n);
-		if (!send_pending(w, p, io->fd)) {
+		dispatch(p, n);
+		if (!send_pending(p, io->fd)) {
 			/* Stop reading until the kernel takes the rest. */
 			loop_io_set(l, io, EPOLLOUT);
 			return;

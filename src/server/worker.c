@@ -11,164 +11,16 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define SLAB_CONNS	  128
 #define ACCEPTS_PER_WAKE  64
 #define ACCEPT_BACKOFF_MS 100
-
-struct conn_slab {
-	struct conn_slab *next;
-	struct conn conns[SLAB_CONNS];
-};
-
-/* --- the activity lists --- */
-
-static void list_unlink(struct conn **head, struct conn **tail, struct conn *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		*head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		*tail = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void list_append(struct conn **head, struct conn **tail, struct conn *c)
-{
-	c->next = NULL;
-	c->prev = *tail;
-	if (*tail)
-		(*tail)->next = c;
-	else
-		*head = c;
-	*tail = c;
-}
-
-void worker__touch(struct worker *w, struct conn *c)
-{
-	c->last_ms = loop_now_ms(w->loop);
-	if (c->flags & CONN_LINGER || w->active_tail == c)
-		return;
-	list_unlink(&w->active_head, &w->active_tail, c);
-	list_append(&w->active_head, &w->active_tail, c);
-}
-
-void worker__linger(struct worker *w, struct conn *c)
-{
-	list_unlink(&w->active_head, &w->active_tail, c);
-	c->last_ms = loop_now_ms(w->loop);
-	list_append(&w->linger_head, &w->linger_tail, c);
-}
-
-void worker__closed(struct worker *w, struct conn *c)
-{
-	if (c->flags & CONN_LINGER)
-		list_unlink(&w->linger_head, &w->linger_tail, c);
-	else
-		list_unlink(&w->active_head, &w->active_tail, c);
-	c->next = w->reap;
-	w->reap = c;
-	w->nconns--;
-	atomic_fetch_sub(&w->shared->active, 1);
-}
-
-/* --- the connection pool --- */
-
-static struct conn *conn_get(struct worker *w)
-{
-	struct conn *c = w->free_list;
-
-	if (!c) {
-		struct conn_slab *s = malloc(sizeof(*s));
-
-		if (!s)
-			return NULL;
-		s->next = w->slabs;
-		w->slabs = s;
-		for (int i = SLAB_CONNS - 1; i >= 0; i--) {
-			s->conns[i].next = w->free_list;
-			w->free_list = &s->conns[i];
-		}
-		c = w->free_list;
-	}
-	w->free_list = c->next;
-	return c;
-}
-
-static void conn_put(struct worker *w, struct conn *c)
-{
-	c->next = w->free_list;
-	w->free_list = c;
-}
 
 static void on_turn_end(struct loop *l, void *arg)
 {
 	struct worker *w = arg;
 
-	while (w->reap) {
-		struct conn *c = w->reap;
-
-		w->reap = c->next;
-		conn_put(w, c);
-	}
-	if (w->draining && w->nconns == 0)
+	connset_turn_end(&w->set);
+	if (w->draining && w->set.nconns == 0)
 		loop_stop(l);
-}
-
-void worker__opened(struct worker *w, struct conn *c)
-{
-	w->nconns++;
-	w->stats.accepted++;
-	list_append(&w->active_head, &w->active_tail, c);
-}
-
-/* Takes a slot under --max-conns. False: over the limit, nothing taken. */
-static bool reserve_slot(struct worker *w)
-{
-	uint64_t max = w->cfg->max_conns;
-
-	if (atomic_fetch_add(&w->shared->active, 1) < max || !max)
-		return true;
-	atomic_fetch_sub(&w->shared->active, 1);
-	return false;
-}
-
-static void refuse(struct worker *w, int fd, const struct sockaddr *peer, const char *reason)
-{
-	char name[ADDR_STR_MAX];
-	struct addr_compact pc;
-
-	close(fd);
-	w->stats.refused++;
-	addr_compact_set(&pc, peer);
-	LOG_WARN("refused", LOG_STR("peer", addr_compact_format(&pc, name, sizeof(name))),
-		 LOG_UINT("worker", w->id), LOG_STR("reason", reason));
-}
-
-struct conn *worker_adopt(struct worker *w, int fd, const struct sockaddr *peer)
-{
-	struct conn *c;
-	int err;
-
-	if (!reserve_slot(w)) {
-		refuse(w, fd, peer, "max-conns reached");
-		return NULL;
-	}
-	c = conn_get(w);
-	if (!c) {
-		atomic_fetch_sub(&w->shared->active, 1);
-		w->stats.errors++;
-		refuse(w, fd, peer, "out of memory");
-		return NULL;
-	}
-	err = conn__start(c, w, fd, peer);
-	if (err) {
-		conn_abort(c, CONN_R_ERROR, err);
-		return NULL;
-	}
-	return c->flags & CONN_CLOSED ? NULL : c;
 }
 
 /* --- accepting --- */
@@ -183,7 +35,7 @@ static void pause_accepting(struct worker *w, int err)
 	if (w->accept_starved)
 		return; /* said once per episode, not every 100 ms */
 	w->accept_starved = true;
-	w->stats.errors++;
+	w->set.stats.errors++;
 	LOG_WARN("accept-paused", LOG_UINT("worker", w->id), LOG_STR("error", sb_strerror(err)),
 		 LOG_UINT("retry_ms", ACCEPT_BACKOFF_MS));
 }
@@ -228,7 +80,7 @@ static void on_accept(struct loop *l, struct loop_io *io, uint32_t revents)
 			w->accept_starved = false;
 			if (len == 0 || wl->transport == ADDR_UNIX)
 				ss.ss_family = AF_UNIX;
-			worker_adopt(w, fd, (struct sockaddr *)&ss);
+			connset_adopt(&w->set, fd, (struct sockaddr *)&ss);
 			continue;
 		}
 		if (errno == EAGAIN)
@@ -269,7 +121,11 @@ static int listen_all(struct worker *w)
 		int err;
 
 		wl->io.arg = wl;
-		if (wl->transport == ADDR_UDP && (err = loop_io_set(w->loop, &wl->io, EPOLLIN)))
+		if (wl->transport != ADDR_UDP)
+			continue;
+		wl->io.arg = wl->udp;
+		udp_port_attach(wl->udp, &w->set);
+		if ((err = loop_io_set(w->loop, &wl->io, EPOLLIN)))
 			return err;
 	}
 	resume_accepting(w);
@@ -278,23 +134,19 @@ static int listen_all(struct worker *w)
 
 /* --- timeouts and draining --- */
 
+/*
+ * The sweep is a periodic timer, so a run much later than due means the process did not
+ * run in between (SIGSTOP, a suspended VM): that time is not idle time.
+ */
 static void on_sweep(struct loop *l, struct loop_timer *t)
 {
 	struct worker *w = t->arg;
-	uint64_t now = loop_now_ms(l), idle = w->cfg->idle_timeout_ms;
-	struct conn *c;
+	uint64_t now = loop_now_ms(l), stalled = 0;
 
-	while ((c = w->linger_head) && now - c->last_ms >= WORKER_LINGER_MS)
-		conn_abort(c, CONN_R_NONE, 0);
-	while (idle && (c = w->active_head) && now - c->last_ms >= idle) {
-		c->reason = CONN_R_IDLE;
-		w->stats.idle_closed++;
-		/* Replies waiting for a peer that reads nothing: it is stuck, not idle. */
-		if (c->wq.len || (c->flags & CONN_CLOSING))
-			conn_abort(c, CONN_R_IDLE, 0);
-		else
-			conn_close(c); /* moves it to the linger list */
-	}
+	if (now > w->sweep_due + w->sweep_ms)
+		stalled = now - w->sweep_due;
+	w->sweep_due = now + w->sweep_ms;
+	connset_sweep(&w->set, w->cfg->idle_timeout_ms, stalled);
 }
 
 static void on_drain_deadline(struct loop *l, struct loop_timer *t)
@@ -302,16 +154,11 @@ static void on_drain_deadline(struct loop *l, struct loop_timer *t)
 	struct worker *w = t->arg;
 
 	(void)l;
-	while (w->active_head)
-		conn_abort(w->active_head, CONN_R_DRAIN, 0);
-	while (w->linger_head)
-		conn_abort(w->linger_head, CONN_R_DRAIN, 0);
+	connset_abort_all(&w->set);
 }
 
 static void start_drain(struct worker *w)
 {
-	struct conn *c, *next;
-
 	if (w->draining)
 		return;
 	w->draining = true;
@@ -319,11 +166,8 @@ static void start_drain(struct worker *w)
 		loop_io_stop(w->loop, &w->listeners[i].io);
 	loop_timer_stop(w->loop, &w->backoff);
 	loop_timer_start(w->loop, &w->drain_deadline, w->cfg->drain_timeout_ms, 0);
-	for (c = w->active_head; c; c = next) {
-		next = c->next;
-		conn__drain(c);
-	}
-	if (w->nconns == 0)
+	connset_drain(&w->set);
+	if (w->set.nconns == 0)
 		loop_stop(w->loop);
 }
 
@@ -342,8 +186,8 @@ static void on_wake(struct loop *l, void *arg)
 
 /* --- life cycle --- */
 
-int worker_init(struct worker *w, unsigned id, const struct server_config *cfg,
-		struct worker_shared *shared)
+int worker_init(struct worker *w, unsigned id, unsigned nworkers, const struct server_config *cfg,
+		struct worker_shared *shared, void *svc_shared)
 {
 	int err;
 
@@ -351,54 +195,46 @@ int worker_init(struct worker *w, unsigned id, const struct server_config *cfg,
 	w->id = id;
 	w->cfg = cfg;
 	w->shared = shared;
-	w->rbuf = malloc(WORKER_RBUF_SIZE);
-	if (!w->rbuf)
-		return -ENOMEM;
 	err = loop_new(&w->loop);
 	if (err)
-		goto out_free;
+		return err;
 	err = loop_set_wake(w->loop, on_wake, w);
+	if (err)
+		goto out_loop;
+	err = connset_init(&w->set, w->loop, id, nworkers, cfg, &shared->active, svc_shared);
 	if (err)
 		goto out_loop;
 	loop_on_turn_end(w->loop, on_turn_end, w);
 	loop_timer_init(&w->sweep, on_sweep, w);
 	loop_timer_init(&w->backoff, on_backoff, w);
 	loop_timer_init(&w->drain_deadline, on_drain_deadline, w);
-	loop_timer_start(w->loop, &w->sweep, 1000, 1000);
+	w->sweep_ms = 1000;
 	if (cfg->idle_timeout_ms) {
 		uint64_t period = cfg->idle_timeout_ms / 4;
 
-		period = period < 10 ? 10 : period > 1000 ? 1000 : period;
-		loop_timer_start(w->loop, &w->sweep, period, period);
+		w->sweep_ms = period < 10 ? 10 : period > 1000 ? 1000 : period;
 	}
+	w->sweep_due = loop_clock_ms() + w->sweep_ms;
+	loop_timer_start(w->loop, &w->sweep, w->sweep_ms, w->sweep_ms);
 	return 0;
 
 out_loop:
 	loop_free(w->loop);
-out_free:
-	free(w->rbuf);
+	w->loop = NULL;
 	return err;
 }
 
 void worker_fini(struct worker *w)
 {
-	struct conn_slab *s;
-
-	while (w->active_head)
-		conn_abort(w->active_head, CONN_R_DRAIN, 0);
-	while (w->linger_head)
-		conn_abort(w->linger_head, CONN_R_DRAIN, 0);
+	if (!w->loop)
+		return;
+	connset_fini(&w->set);
 	for (size_t i = 0; i < w->nlisteners; i++) {
 		loop_io_stop(w->loop, &w->listeners[i].io);
 		udp_port_free(w->listeners[i].udp);
 	}
 	free(w->listeners);
-	while ((s = w->slabs)) {
-		w->slabs = s->next;
-		free(s);
-	}
 	loop_free(w->loop);
-	free(w->rbuf);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -411,8 +247,8 @@ static int serve_until_drained(struct worker *w)
 		LOG_ERROR("worker-failed", LOG_UINT("worker", w->id),
 			  LOG_STR("error", sb_strerror(err)));
 	/* Closing before telling the server keeps the counters final when it reads them. */
-	on_drain_deadline(w->loop, &w->drain_deadline);
-	on_turn_end(w->loop, w);
+	connset_abort_all(&w->set);
+	connset_turn_end(&w->set);
 	atomic_fetch_add(&w->shared->exited, 1);
 	if (w->shared->on_exit)
 		loop_wake(w->shared->on_exit);

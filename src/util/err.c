@@ -78,6 +78,10 @@ const char *sb_strerror(int code)
 		return "success";
 	if (code == SB_EPARSE)
 		return "malformed input";
+	if (code == SB_EWANT_READ)
+		return "waiting to read";
+	if (code == SB_EWANT_WRITE)
+		return "waiting to write";
 	if (sb_is_resolver_error(code))
 		return resolver_text(code - SB_EAI_BASE);
 	if (code < 0 && code >= -SB_ERRNO_MAX)

@@ -17,7 +17,9 @@
 
 /* Errors that are neither errno nor resolver codes. */
 enum {
-	SB_EPARSE = -200001, /* malformed input; the reason travels separately */
+	SB_EPARSE = -200001,	  /* malformed input; the reason travels separately */
+	SB_EWANT_READ = -200002,  /* a transport must read before it can go on (TLS) */
+	SB_EWANT_WRITE = -200003, /* a transport must write before it can go on (TLS) */
 };
 
 /* Text for code (0, -errno, SB_EAI(x) or SB_E*). Never NULL. */

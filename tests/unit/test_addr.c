@@ -181,9 +181,8 @@ static void test_format_prints_unix_and_abstract_paths(void **state)
 
 static void test_spec_format_round_trips_through_parse(void **state)
 {
-	const char *in[] = {"127.0.0.1:80", "udp://[::1]:7", "unix:/x/y",
-			    ":5050",        "tcp://unix:80", "unix:////x",
-			    "[fe80::1%eth0]:80"};
+	const char *in[] = {"127.0.0.1:80",  "udp://[::1]:7", "unix:/x/y",	  ":5050",
+			    "tcp://unix:80", "unix:////x",    "[fe80::1%eth0]:80"};
 	struct addr_spec a, b;
 	char buf[ADDR_STR_MAX + ADDR_HOST_MAX];
 

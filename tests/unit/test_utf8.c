@@ -51,8 +51,9 @@ static void test_invalid_bytes_reverse_one_by_one(void **state)
 {
 	(void)state;
 	/* a lone continuation byte, a truncated sequence, an overlong, a surrogate */
-	expect_reversed("a\x80z", 3, "z\x80"
-				     "a");
+	expect_reversed("a\x80z", 3,
+			"z\x80"
+			"a");
 	expect_reversed("\xe2\x82z", 3, "z\x82\xe2");
 	expect_reversed("\xc0\xaf", 2, "\xaf\xc0");
 	expect_reversed("\xed\xa0\x80", 3, "\x80\xa0\xed");

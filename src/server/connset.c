@@ -1,0 +1,284 @@
+/* connset — see connset.h. */
+#include "server/connset.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/conn.h"
+#include "util/log.h"
+
+#define SLAB_CONNS 128
+
+struct conn_slab {
+	struct conn_slab *next;
+	max_align_t slots[]; /* SLAB_CONNS slots of set->stride bytes */
+};
+
+/* --- lists --- */
+
+static void list_unlink(struct conn **head, struct conn **tail, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		*tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void list_append(struct conn **head, struct conn **tail, struct conn *c)
+{
+	c->next = NULL;
+	c->prev = *tail;
+	if (*tail)
+		(*tail)->next = c;
+	else
+		*head = c;
+	*tail = c;
+}
+
+void connset__touch(struct connset *set, struct conn *c)
+{
+	c->last_ms = loop_now_ms(set->loop);
+	if (c->flags & CONN_LINGER || set->active_tail == c)
+		return;
+	list_unlink(&set->active_head, &set->active_tail, c);
+	list_append(&set->active_head, &set->active_tail, c);
+}
+
+void connset__linger(struct connset *set, struct conn *c)
+{
+	list_unlink(&set->active_head, &set->active_tail, c);
+	c->last_ms = loop_now_ms(set->loop);
+	list_append(&set->linger_head, &set->linger_tail, c);
+}
+
+void connset__pending(struct connset *set, struct conn *c)
+{
+	if (c->flags & CONN_PENDING)
+		return;
+	c->flags |= CONN_PENDING;
+	c->pending_next = set->pending;
+	set->pending = c;
+}
+
+void connset__closed(struct connset *set, struct conn *c)
+{
+	if (c->flags & CONN_LINGER)
+		list_unlink(&set->linger_head, &set->linger_tail, c);
+	else
+		list_unlink(&set->active_head, &set->active_tail, c);
+	c->next = set->reap;
+	set->reap = c;
+	atomic_fetch_sub(set->active, 1);
+}
+
+/* --- the pool --- */
+
+static struct conn *slot_get(struct connset *set)
+{
+	struct conn *c = set->free_list;
+
+	if (!c) {
+		struct conn_slab *s = malloc(sizeof(*s) + SLAB_CONNS * set->stride);
+
+		if (!s)
+			return NULL;
+		s->next = set->slabs;
+		set->slabs = s;
+		for (int i = SLAB_CONNS - 1; i >= 0; i--) {
+			c = (struct conn *)((char *)s->slots + (size_t)i * set->stride);
+			c->next = set->free_list;
+			set->free_list = c;
+		}
+		c = set->free_list;
+	}
+	set->free_list = c->next;
+	return c;
+}
+
+static void slot_put(struct connset *set, struct conn *c)
+{
+	c->next = set->free_list;
+	set->free_list = c;
+}
+
+/* Takes a slot under --max-conns. False: over the limit, nothing taken. */
+static bool reserve(struct connset *set)
+{
+	uint64_t max = set->cfg->max_conns;
+
+	if (atomic_fetch_add(set->active, 1) < max || !max)
+		return true;
+	atomic_fetch_sub(set->active, 1);
+	return false;
+}
+
+static void refuse(struct connset *set, int fd, const struct sockaddr *peer, const char *reason)
+{
+	char name[ADDR_STR_MAX];
+	struct addr_compact pc;
+
+	close(fd);
+	set->stats.refused++;
+	addr_compact_set(&pc, peer);
+	LOG_WARN("refused", LOG_STR("peer", addr_compact_format(&pc, name, sizeof(name))),
+		 LOG_UINT("worker", set->id), LOG_STR("reason", reason));
+}
+
+struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *peer)
+{
+	struct conn *c;
+
+	if (!reserve(set)) {
+		refuse(set, fd, peer, "max-conns reached");
+		return NULL;
+	}
+	c = slot_get(set);
+	if (!c) {
+		atomic_fetch_sub(set->active, 1);
+		set->stats.errors++;
+		refuse(set, fd, peer, "out of memory");
+		return NULL;
+	}
+	conn__init(c, set, fd, peer);
+	set->nconns++;
+	set->stats.accepted++;
+	list_append(&set->active_head, &set->active_tail, c);
+	conn__start(c);
+	return c->phase == CONN_CLOSED ? NULL : c;
+}
+
+/* --- turn end, sweeps, drain --- */
+
+void connset_turn_end(struct connset *set)
+{
+	struct conn *c;
+
+	/* Delivering may close connections; they are reaped below in the same turn. */
+	while ((c = set->pending)) {
+		set->pending = c->pending_next;
+		c->pending_next = NULL;
+		conn__run_pending(c);
+	}
+	while ((c = set->reap)) {
+		set->reap = c->next;
+		conn__reaped(c);
+		slot_put(set, c);
+		set->nconns--;
+	}
+}
+
+static void credit(struct conn *head, uint64_t now, uint64_t stalled_ms)
+{
+	for (struct conn *c = head; c; c = c->next) {
+		c->last_ms += stalled_ms;
+		if (c->last_ms > now)
+			c->last_ms = now;
+	}
+}
+
+void connset_sweep(struct connset *set, uint64_t idle_ms, uint64_t stalled_ms)
+{
+	uint64_t now = loop_now_ms(set->loop);
+	struct conn *c;
+
+	if (stalled_ms) {
+		credit(set->active_head, now, stalled_ms);
+		credit(set->linger_head, now, stalled_ms);
+	}
+	while ((c = set->linger_head) && now - c->last_ms >= CONNSET_LINGER_MS)
+		conn_abort(c, CONN_R_NONE, 0);
+	while (idle_ms && (c = set->active_head) && now - c->last_ms >= idle_ms) {
+		if (!conn__quiet(c)) {
+			/* Input waiting or output queued: busy, not idle. */
+			connset__touch(set, c);
+			continue;
+		}
+		c->reason = CONN_R_IDLE;
+		set->stats.idle_closed++;
+		if (c->phase == CONN_OPEN)
+			conn_close(c); /* our FIN; moves it to the linger list */
+		else
+			conn_abort(c, CONN_R_IDLE, 0); /* still in its header or handshake */
+	}
+}
+
+void connset_drain(struct connset *set)
+{
+	struct conn *c, *next;
+
+	for (c = set->active_head; c; c = next) {
+		next = c->next;
+		conn__drain(c);
+	}
+}
+
+void connset_abort_all(struct connset *set)
+{
+	while (set->active_head)
+		conn_abort(set->active_head, CONN_R_DRAIN, 0);
+	while (set->linger_head)
+		conn_abort(set->linger_head, CONN_R_DRAIN, 0);
+}
+
+/* --- life cycle --- */
+
+int connset_init(struct connset *set, struct loop *loop, unsigned id, unsigned nworkers,
+		 const struct server_config *cfg, atomic_uint_fast64_t *active, void *svc_shared)
+{
+	const struct service *svc = cfg->svc.service;
+	struct service_env env = {
+		.worker = id,
+		.nworkers = nworkers,
+		.loop = loop,
+		.cfg = &cfg->svc,
+		.shared = svc_shared,
+	};
+	size_t state = (svc->state_size + 15) & ~(size_t)15;
+	int err;
+
+	memset(set, 0, sizeof(*set));
+	set->loop = loop;
+	set->id = id;
+	set->cfg = cfg;
+	set->active = active;
+	set->in_cfg.kind = cfg->svc.framing;
+	set->in_cfg.max = cfg->svc.max_message;
+	set->stride = ((sizeof(struct conn) + 15) & ~(size_t)15) + state;
+	set->rbuf = malloc(CONNSET_RBUF_SIZE);
+	if (!set->rbuf)
+		return -ENOMEM;
+	if (svc->worker_init && (err = svc->worker_init(&env, &set->svc_data))) {
+		free(set->rbuf);
+		set->rbuf = NULL;
+		return err;
+	}
+	set->svc_ready = true;
+	return 0;
+}
+
+void connset_fini(struct connset *set)
+{
+	const struct service *svc;
+	struct conn_slab *s;
+
+	if (!set->cfg)
+		return;
+	svc = set->cfg->svc.service;
+	connset_abort_all(set);
+	connset_turn_end(set);
+	if (set->svc_ready && svc->worker_fini)
+		svc->worker_fini(set->svc_data);
+	while ((s = set->slabs)) {
+		set->slabs = s->next;
+		free(s);
+	}
+	free(set->rbuf);
+	memset(set, 0, sizeof(*set));
+}
