@@ -84,6 +84,21 @@ bool cli_duration(const char *cmd, const char *opt, const char *arg, uint64_t ma
 	return false;
 }
 
+bool cli_size(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
+	      uint64_t *out)
+{
+	const char *why = "not a size";
+
+	if (parse_size(arg, min, max, out, &why) == 0)
+		return true;
+	if (!strcmp(why, "out of range"))
+		cli_usage_error(cmd, "%s %s: must be between %" PRIu64 " and %" PRIu64 " bytes",
+				opt, arg, min, max);
+	else
+		cli_usage_error(cmd, "%s %s: %s (examples: 4096, 64K, 1M)", opt, arg, why);
+	return false;
+}
+
 int cli_target(const char *cmd, int nargs, char **args, char *buf, size_t size,
 	       struct addr_spec *spec)
 {

@@ -37,6 +37,8 @@ bool cli_uint(const char *cmd, const char *opt, const char *arg, uint64_t min, u
 	      uint64_t *out);
 bool cli_duration(const char *cmd, const char *opt, const char *arg, uint64_t max_ms,
 		  uint64_t *out);
+bool cli_size(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
+	      uint64_t *out);
 
 /*
  * The target of a client command from its operands: "ADDR", or nc's "HOST PORT" (an IPv6
@@ -70,5 +72,6 @@ int cmd_ping(int argc, char **argv);
 int cmd_port(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_send(int argc, char **argv);
 
 #endif

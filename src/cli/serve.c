@@ -12,6 +12,7 @@
 #include "server/server.h"
 #include "services/services.h"
 #include "util/err.h"
+#include "util/escape.h"
 #include "loop/loop.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -22,6 +23,11 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_DRAIN_TIMEOUT,
 	OPT_LOG_FORMAT,
+	OPT_FRAMING,
+	OPT_MAX_MESSAGE,
+	OPT_BANNER,
+	OPT_DISCONNECT,
+	OPT_LIST,
 };
 
 static const struct option long_opts[] = {
@@ -31,6 +37,11 @@ static const struct option long_opts[] = {
 	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 	{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
 	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+	{"framing", required_argument, NULL, OPT_FRAMING},
+	{"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
+	{"banner", required_argument, NULL, OPT_BANNER},
+	{"disconnect-message", required_argument, NULL, OPT_DISCONNECT},
+	{"list-services", no_argument, NULL, OPT_LIST},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -45,7 +56,7 @@ static void usage(FILE *f)
 
 	fprintf(f, "Usage: sockbox serve [SERVICE] [-l ADDR]... [options]\n\n"
 		   "Serve SERVICE (default: echo) to many clients at once.\n\n"
-		   "Services:\n");
+		   "Services (--list-services shows their framings and transports):\n");
 	for (size_t i = 0; (s = services_at(i)); i++)
 		fprintf(f, "  %-10s %s\n", s->name, s->summary);
 	fprintf(f,
@@ -61,6 +72,16 @@ static void usage(FILE *f)
 		"      --idle-timeout DUR  close connections with no traffic for DUR (default: never)\n"
 		"      --drain-timeout DUR on SIGINT/SIGTERM, time to finish in-flight replies\n"
 		"                          before closing (default 5s); a second signal stops at once\n"
+		"      --framing FRAMING   how the input is cut into messages: raw (each read),\n"
+		"                          line (up to \\n), len64 (64-byte decimal length header),\n"
+		"                          u32 (4-byte big-endian length); default: the service's\n"
+		"      --max-message SIZE  longest message accepted (default 1M); a longer one, or\n"
+		"                          a bad header, closes that connection with a logged reason\n"
+		"      --banner TEXT       send TEXT to each client before the service starts\n"
+		"                          (escapes: \\n \\r \\t \\0 \\\\ \\xNN)\n"
+		"      --disconnect-message TEXT\n"
+		"                          ack: the message that ends a session (default !DISCONNECT)\n"
+		"      --list-services     list the services, their framings and transports\n"
 		"      --log-format FMT    text (default) or json, one line per event on stderr\n"
 		"  -q, --quiet             log warnings and errors only\n"
 		"  -v, --verbose           log debug events too\n"
@@ -72,10 +93,14 @@ static void usage(FILE *f)
 		"2 usage error, 3 a listen address did not resolve.\n");
 }
 
+#define BANNER_MAX 4096
+
 struct serve_opts {
 	struct server_config cfg;
 	enum log_level level;
 	enum log_format format;
+	bool framing_set, list;
+	char banner[BANNER_MAX];
 };
 
 static int add_listen(struct serve_opts *o, const char *arg)
@@ -129,6 +154,33 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 		else
 			return cli_usage_error("serve", "--log-format %s: text or json", arg);
 		return 0;
+	case OPT_FRAMING:
+		if (frame_kind_parse(arg, &o->cfg.svc.framing))
+			return cli_usage_error("serve", "--framing %s: raw, line, len64 or u32",
+					       arg);
+		o->framing_set = true;
+		return 0;
+	case OPT_MAX_MESSAGE:
+		if (!cli_size("serve", "--max-message", arg, 1, FRAME_MAX_LIMIT, &v))
+			return EXIT_USAGE;
+		o->cfg.svc.max_message = (uint32_t)v;
+		return 0;
+	case OPT_BANNER: {
+		const char *why = "";
+
+		if (unescape_text(arg, o->banner, sizeof(o->banner), &o->cfg.svc.banner_len, &why))
+			return cli_usage_error("serve", "--banner: %s", why);
+		o->cfg.svc.banner = o->banner;
+		return 0;
+	}
+	case OPT_DISCONNECT:
+		if (!*arg)
+			return cli_usage_error("serve", "--disconnect-message: must not be empty");
+		o->cfg.svc.disconnect = arg;
+		return 0;
+	case OPT_LIST:
+		o->list = true;
+		return 0;
 	case 'q':
 		o->level = LOG_LEVEL_WARN;
 		return 0;
@@ -140,11 +192,63 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 	}
 }
 
+/* Options that only make sense for some services are refused, with the reason, for others. */
+static int check_service_options(struct serve_opts *o)
+{
+	const struct service *svc = o->cfg.svc.service;
+	enum frame_kind k = o->cfg.svc.framing;
+
+	if (!o->framing_set) {
+		o->cfg.svc.framing = svc->framing;
+	} else if (!svc->framings) {
+		return cli_usage_error("serve",
+				       "--framing: %s reads no messages, so framing does "
+				       "not apply to it",
+				       svc->name);
+	} else if (!(svc->framings & SERVICE_FRAMING(k))) {
+		return cli_usage_error("serve", "--framing %s: %s does not support it",
+				       frame_name(k), svc->name);
+	}
+	if (o->cfg.svc.disconnect && svc != &service_ack)
+		return cli_usage_error("serve", "--disconnect-message applies to the ack service "
+						"only");
+	return 0;
+}
+
+static const char *transport_names(unsigned t, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s%s", t & SERVICE_TCP ? "tcp " : "", t & SERVICE_UDP ? "udp " : "",
+		 t & SERVICE_UNIX ? "unix " : "");
+	if (*buf)
+		buf[strlen(buf) - 1] = '\0';
+	return buf;
+}
+
+static void list_services(void)
+{
+	const struct service *s;
+	char tr[32], fr[64];
+
+	printf("%-9s %-8s %-24s %-14s %s\n", "SERVICE", "FRAMING", "FRAMINGS", "TRANSPORTS",
+	       "WHAT IT DOES");
+	for (size_t i = 0; (s = services_at(i)); i++) {
+		fr[0] = '\0';
+		for (int k = 0; k < FRAME_KINDS; k++)
+			if (s->framings & SERVICE_FRAMING(k))
+				snprintf(fr + strlen(fr), sizeof(fr) - strlen(fr), "%s%s",
+					 *fr ? "," : "", frame_name((enum frame_kind)k));
+		printf("%-9s %-8s %-24s %-14s %s\n", s->name,
+		       s->framings ? frame_name(s->framing) : "-", s->framings ? fr : "(no input)",
+		       transport_names(s->transports, tr, sizeof(tr)), s->summary);
+	}
+}
+
 static int parse_args(struct serve_opts *o, int argc, char **argv)
 {
 	const char *name = "echo";
 	int c, rc;
 
+	memset(o, 0, sizeof(*o));
 	server_config_init(&o->cfg);
 	o->cfg.workers = cli_ncpus();
 	o->level = LOG_LEVEL_INFO;
@@ -162,6 +266,10 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 		if (rc)
 			return rc;
 	}
+	if (o->list) {
+		list_services();
+		return -1;
+	}
 	if (optind < argc)
 		name = argv[optind++];
 	if (optind < argc)
@@ -176,7 +284,9 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 				 i ? ", " : "", s->name);
 		return cli_usage_error("serve", "unknown service '%s' (available: %s)", name, list);
 	}
-	o->cfg.svc.framing = o->cfg.svc.service->framing;
+	rc = check_service_options(o);
+	if (rc)
+		return rc;
 	if (o->cfg.nlisten == 0 && (rc = add_listen(o, "127.0.0.1:5050")))
 		return rc;
 	return 0;
@@ -251,8 +361,10 @@ int cmd_serve(int argc, char **argv)
 	raise_fd_limit();
 	rc = server_open(&o.cfg, &s, &oe);
 	if (rc == -EPROTONOSUPPORT) {
-		cli_error("cannot serve %s on %s: the service does not support that transport",
-			  o.cfg.svc.service->name, oe.addr);
+		const char *note = o.cfg.svc.service->transport_note;
+
+		cli_error("cannot serve %s on %s: %s", o.cfg.svc.service->name, oe.addr,
+			  note ? note : "the service does not support that transport");
 		return EXIT_USAGE;
 	}
 	if (rc == -EADDRINUSE) {

@@ -73,6 +73,11 @@ const struct service_config *dgram_config(const struct dgram *d)
 	return &d->set->cfg->svc;
 }
 
+void *dgram_worker_data(const struct dgram *d)
+{
+	return d->set->svc_data;
+}
+
 int dgram_reply(struct dgram *d, const void *data, size_t len)
 {
 	struct udp_port *p = d->port;

@@ -39,6 +39,8 @@ int dgram_reply(struct dgram *d, const void *data, size_t len);
 /* "127.0.0.1:40000" or "[::1]:40000" into buf; returns buf. */
 char *dgram_peer_name(const struct dgram *d, char *buf, size_t size);
 const struct service_config *dgram_config(const struct dgram *d);
+/* The service's per-worker data (what worker_init made). */
+void *dgram_worker_data(const struct dgram *d);
 
 /* --- for the worker --- */
 

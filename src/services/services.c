@@ -4,7 +4,8 @@
 #include <string.h>
 
 static const struct service *const table[] = {
-	&service_echo,
+	&service_echo,	  &service_reverse, &service_greet,   &service_ack,
+	&service_discard, &service_chargen, &service_daytime, &service_time,
 };
 
 const struct service *services_at(size_t i)
@@ -20,4 +21,10 @@ const struct service *services_find(const char *name)
 		if (!strcmp(s->name, name))
 			return s;
 	return NULL;
+}
+
+void services_ignore(struct conn *c, const struct frame_msg *m)
+{
+	(void)c;
+	(void)m;
 }

@@ -7,6 +7,7 @@
 #include "util/parse.h"
 
 #include <errno.h>
+#include <string.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -154,5 +155,37 @@ int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out, const char 
 	if (ms > max_ms)
 		return fail(-ERANGE, why, "too long");
 	*out = ms;
+	return 0;
+}
+
+static const struct size_unit {
+	const char *name;
+	unsigned int shift;
+} size_units[] = {
+	{"", 0},   {"B", 0},	{"k", 10}, {"K", 10}, {"KiB", 10}, {"m", 20},
+	{"M", 20}, {"MiB", 20}, {"g", 30}, {"G", 30}, {"GiB", 30},
+};
+
+int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out, const char **why)
+{
+	size_t n, i;
+	uint64_t v;
+
+	if (!s)
+		return fail(-EINVAL, why, "not a size");
+	n = count_digits(s);
+	if (n == 0)
+		return fail(-EINVAL, why, "not a size");
+	for (i = 0; i < sizeof(size_units) / sizeof(size_units[0]); i++)
+		if (!strcmp(s + n, size_units[i].name))
+			break;
+	if (i == sizeof(size_units) / sizeof(size_units[0]))
+		return fail(-EINVAL, why, "not a size");
+	if (!digits_value(s, n, &v) || v > (UINT64_MAX >> size_units[i].shift))
+		return fail(-ERANGE, why, "too large");
+	v <<= size_units[i].shift;
+	if (v < min || v > max)
+		return fail(-ERANGE, why, "out of range");
+	*out = v;
 	return 0;
 }

@@ -28,4 +28,11 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out, const c
  */
 int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out, const char **why);
 
+/*
+ * Size in bytes: a decimal integer with an optional binary unit: B, k/K/KiB (1024), m/M/MiB,
+ * g/G/GiB. "64K" -> 65536, "1M" -> 1048576. Result in [min, max]. Returns 0, -EINVAL ("not a
+ * size"), -ERANGE ("too large": past UINT64_MAX) or -ERANGE ("out of range").
+ */
+int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out, const char **why);
+
 #endif

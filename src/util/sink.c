@@ -1,0 +1,194 @@
+/*
+ * sink — see sink.h. A ring of bytes under a mutex; the thread takes the contiguous run at
+ * the head, writes it without the lock (cancellable only there), and gives the space back.
+ * A piece is counted as kept or dropped as a whole; the bytes written are not re-split
+ * into pieces, so a pieces-not-written count at free time is an estimate per queued piece.
+ */
+#include "util/sink.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct sink {
+	int fd;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t more; /* bytes queued, or stop */
+	pthread_cond_t done; /* the queue emptied, or the thread ended */
+	char *ring;
+	size_t cap, head, len;
+	uint64_t queued_pieces; /* pieces queued and not yet fully written */
+	uint64_t dropped, reported;
+	bool stop, broken, ended;
+	sink_report_fn report;
+	void *arg;
+};
+
+static void *run(void *arg)
+{
+	struct sink *s = arg;
+	int old;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		size_t run_len;
+		ssize_t w;
+
+		while (!s->len && !s->stop)
+			pthread_cond_wait(&s->more, &s->mu);
+		if (!s->len)
+			break;
+		run_len = s->head + s->len > s->cap ? s->cap - s->head : s->len;
+		pthread_mutex_unlock(&s->mu);
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
+		w = write(s->fd, s->ring + s->head, run_len);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+		pthread_mutex_lock(&s->mu);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			/* The reader is gone: what is queued and what comes is dropped. */
+			s->broken = true;
+			s->dropped += s->queued_pieces;
+			s->queued_pieces = 0;
+			s->len = 0;
+		} else {
+			s->head = (s->head + (size_t)w) % s->cap;
+			s->len -= (size_t)w;
+		}
+		if (!s->len) {
+			s->queued_pieces = 0;
+			pthread_cond_broadcast(&s->done);
+		}
+		if (w > 0 && s->dropped > s->reported && s->report) {
+			uint64_t n = s->dropped - s->reported;
+
+			s->reported = s->dropped;
+			pthread_mutex_unlock(&s->mu);
+			s->report(n, s->arg);
+			pthread_mutex_lock(&s->mu);
+		}
+	}
+	s->ended = true;
+	pthread_cond_broadcast(&s->done);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+int sink_new(int fd, size_t capacity, sink_report_fn report, void *arg, struct sink **out)
+{
+	struct sink *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s || !capacity)
+		goto out_nomem;
+	s->ring = malloc(capacity);
+	if (!s->ring)
+		goto out_nomem;
+	s->fd = fd;
+	s->cap = capacity;
+	s->report = report;
+	s->arg = arg;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->more, NULL);
+	pthread_cond_init(&s->done, NULL);
+	err = pthread_create(&s->thread, NULL, run, s);
+	if (err) {
+		pthread_cond_destroy(&s->done);
+		pthread_cond_destroy(&s->more);
+		pthread_mutex_destroy(&s->mu);
+		free(s->ring);
+		free(s);
+		return -err;
+	}
+	*out = s;
+	return 0;
+
+out_nomem:
+	if (s)
+		free(s->ring);
+	free(s);
+	return -ENOMEM;
+}
+
+bool sink_write(struct sink *s, const char *data, size_t n)
+{
+	bool kept = false;
+
+	pthread_mutex_lock(&s->mu);
+	if (!s->broken && !s->stop && n <= s->cap - s->len) {
+		size_t tail = (s->head + s->len) % s->cap;
+		size_t first = n < s->cap - tail ? n : s->cap - tail;
+
+		memcpy(s->ring + tail, data, first);
+		memcpy(s->ring, data + first, n - first);
+		s->len += n;
+		s->queued_pieces++;
+		kept = true;
+		pthread_cond_signal(&s->more);
+	} else {
+		s->dropped++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return kept;
+}
+
+void sink_drop(struct sink *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->dropped++;
+	pthread_mutex_unlock(&s->mu);
+}
+
+uint64_t sink_dropped(struct sink *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->dropped;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+uint64_t sink_free(struct sink *s, uint64_t timeout_ms)
+{
+	struct timespec until;
+	uint64_t dropped;
+
+	if (!s)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(timeout_ms / 1000);
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_signal(&s->more);
+	while (!s->ended && pthread_cond_timedwait(&s->done, &s->mu, &until) == 0)
+		;
+	if (!s->ended) {
+		/* Stuck in write(): nobody reads. What is queued is lost. */
+		s->dropped += s->queued_pieces;
+		pthread_mutex_unlock(&s->mu);
+		pthread_cancel(s->thread);
+		pthread_join(s->thread, NULL);
+	} else {
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+	}
+	dropped = s->dropped;
+	pthread_cond_destroy(&s->done);
+	pthread_cond_destroy(&s->more);
+	pthread_mutex_destroy(&s->mu);
+	free(s->ring);
+	free(s);
+	return dropped;
+}
