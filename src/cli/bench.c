@@ -16,7 +16,9 @@
 #include "client/pattern.h"
 #include "loop/loop.h"
 #include "net/dial.h"
+#include "proto/frame.h"
 #include "util/err.h"
+#include "util/escape.h"
 #include "util/json.h"
 
 #define MAX_CONNS   1000000u
@@ -32,7 +34,11 @@ struct bench_cli {
 	struct addr_spec spec;
 	char target[ADDR_STR_MAX + ADDR_HOST_MAX];
 	enum addr_family family;
-	bool line, json, duration_set, threads_set;
+	bool json, duration_set, threads_set;
+	enum frame_kind framing;
+	enum pattern_reply reply;
+	char fixed[1024]; /* --expect-reply TEXT */
+	size_t fixed_len;
 	uint64_t size;
 	/* the first connect */
 	struct loop *loop;
@@ -48,10 +54,16 @@ struct bench_cli {
 };
 
 static const struct option long_opts[] = {
-	{"threads", required_argument, NULL, 'T'}, {"rate", required_argument, NULL, 'r'},
-	{"line", no_argument, NULL, 'L'},	   {"mode", required_argument, NULL, 'm'},
-	{"json", no_argument, NULL, 'j'},	   {"timeout", required_argument, NULL, 'W'},
-	{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
+	{"threads", required_argument, NULL, 'T'},
+	{"rate", required_argument, NULL, 'r'},
+	{"line", no_argument, NULL, 'L'},
+	{"framing", required_argument, NULL, 'F'},
+	{"expect-reply", required_argument, NULL, 'E'},
+	{"mode", required_argument, NULL, 'm'},
+	{"json", no_argument, NULL, 'j'},
+	{"timeout", required_argument, NULL, 'W'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f)
@@ -73,7 +85,15 @@ static void usage(FILE *f)
 		"                         (default: CONNS or the usable CPUs, whichever is fewer)\n"
 		"      --rate MSGS_PER_S  send at this constant rate over all connections; latency\n"
 		"                         counts from each message's intended send time\n"
-		"      --line             end each message with \\n (payloads never contain one)\n"
+		"      --framing FRAMING  raw (default), line (payload, then \\n; payloads never\n"
+		"                         hold \\n or \\r), len64 (the video tutorial's 64-byte\n"
+		"                         length header first) or u32 (4-byte length first)\n"
+		"      --line             the same as --framing line\n"
+		"      --expect-reply R   what each reply must be: echo (the message itself;\n"
+		"                         default), reversed (the payload reversed by UTF-8\n"
+		"                         character, framed the same: serve reverse), or TEXT,\n"
+		"                         the same bytes for every message (escapes \\n \\r \\t\n"
+		"                         \\0 \\\\ \\xNN; 'Msg received' for serve ack)\n"
 		"      --mode MODE        echo (default): verify each reply;\n"
 		"                         send-only: send as fast as the peer takes (replies are\n"
 		"                         read and discarded); connect: per connection, connect,\n"
@@ -138,8 +158,30 @@ static int parse_opt(struct bench_cli *bc, int c, const char *arg, const char *b
 	case 'r':
 		return cli_uint("bench", "--rate", arg, 1, MAX_RATE, &bc->o.rate) ? 0 : EXIT_USAGE;
 	case 'L':
-		bc->line = true;
+		bc->framing = FRAME_LINE;
 		return 0;
+	case 'F':
+		if (frame_kind_parse(arg, &bc->framing))
+			return cli_usage_error("bench", "--framing %s: raw, line, len64 or u32",
+					       arg);
+		return 0;
+	case 'E': {
+		const char *why = "";
+
+		if (!strcmp(arg, "echo")) {
+			bc->reply = PATTERN_REPLY_ECHO;
+		} else if (!strcmp(arg, "reversed")) {
+			bc->reply = PATTERN_REPLY_REVERSED;
+		} else if (unescape_text(arg, bc->fixed, sizeof(bc->fixed), &bc->fixed_len, &why)) {
+			return cli_usage_error("bench", "--expect-reply: %s", why);
+		} else if (!bc->fixed_len) {
+			return cli_usage_error("bench",
+					       "--expect-reply: the reply cannot be empty");
+		} else {
+			bc->reply = PATTERN_REPLY_FIXED;
+		}
+		return 0;
+	}
 	case 'm':
 		return parse_mode(arg, &bc->o.mode);
 	case 'j':
@@ -178,6 +220,9 @@ static int check_args(struct bench_cli *bc)
 				       bc->o.messages, bc->o.conns);
 	if (bc->o.rate && bc->o.mode == BENCH_CONNECT)
 		return cli_usage_error("bench", "--rate does not apply to --mode connect");
+	if (bc->o.mode == BENCH_SEND_ONLY && bc->reply != PATTERN_REPLY_ECHO)
+		return cli_usage_error("bench",
+				       "--expect-reply does not apply to --mode send-only");
 	if (!bc->threads_set) {
 		bc->o.threads = cli_ncpus();
 		if (bc->o.threads > MAX_THREADS)
@@ -384,8 +429,8 @@ static void print_summary(const struct bench_cli *bc, const struct bench_stats *
 	const struct hist *h = &s->latency;
 	uint64_t msg_len = bc->o.pattern->msg_len;
 
-	printf("target:      %s (%s%s, %" PRIu64 " B messages", bc->target, mode_names[bc->o.mode],
-	       bc->line ? ", lines" : "", msg_len);
+	printf("target:      %s (%s, %s framing, %" PRIu64 " B messages", bc->target,
+	       mode_names[bc->o.mode], frame_name(bc->framing), msg_len);
 	if (bc->o.mode == BENCH_ECHO)
 		printf(", depth %u", bc->o.depth);
 	printf(")\nconnections: %u of %u over %u thread%s\n", s->established, bc->o.conns,
@@ -420,7 +465,13 @@ static void print_json(const struct bench_cli *bc, const struct bench_stats *s)
 	jw_obj_begin(&w);
 	jw_key(&w, "target"), jw_str(&w, bc->target);
 	jw_key(&w, "mode"), jw_str(&w, mode_names[bc->o.mode]);
-	jw_key(&w, "line"), jw_bool(&w, bc->line);
+	jw_key(&w, "line"), jw_bool(&w, bc->framing == FRAME_LINE);
+	jw_key(&w, "framing"), jw_str(&w, frame_name(bc->framing));
+	jw_key(&w, "expect_reply");
+	if (bc->reply == PATTERN_REPLY_FIXED)
+		jw_strn(&w, bc->fixed, bc->fixed_len);
+	else
+		jw_str(&w, bc->reply == PATTERN_REPLY_REVERSED ? "reversed" : "echo");
 	jw_key(&w, "connections"), jw_uint(&w, s->established);
 	jw_key(&w, "threads"), jw_uint(&w, bc->o.threads);
 	jw_key(&w, "depth"), jw_uint(&w, bc->o.mode == BENCH_ECHO ? bc->o.depth : 1);
@@ -505,6 +556,7 @@ int cmd_bench(int argc, char **argv)
 	bc.o.conns = bc.o.depth = 1;
 	bc.o.connect_timeout_ms = 10000;
 	bc.size = 64;
+	bc.reply = PATTERN_REPLY_ECHO;
 	rc = parse_args(&bc, argc, argv);
 	if (rc)
 		return rc < 0 ? EXIT_OK : rc;
@@ -524,8 +576,9 @@ int cmd_bench(int argc, char **argv)
 	rc = first_connect(&bc);
 	if (rc)
 		goto out_loop;
-	rc = pattern_init(&pat, pattern_kind_find(bc.line ? "line" : "raw"), bc.size,
-			  bc.o.mode == BENCH_SEND_ONLY, (uint64_t)time(NULL) ^ (uint64_t)getpid());
+	rc = pattern_init(&pat, pattern_kind_find(frame_name(bc.framing)), bc.size,
+			  bc.o.mode == BENCH_SEND_ONLY ? PATTERN_REPLY_NONE : bc.reply, bc.fixed,
+			  bc.fixed_len, (uint64_t)time(NULL) ^ (uint64_t)getpid());
 	if (rc) {
 		cli_error("cannot start: %s", sb_strerror(rc));
 		goto out_loop;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "client/stream.h"
 #include "loop/loop.h"
 #include "net/dial.h"
 #include "util/err.h"
@@ -21,15 +22,15 @@ struct client {
 	bool udp, verbose;
 	uint64_t quit_ms; /* UDP: wait this long for replies after stdin EOF */
 
-	struct loop_io sock; /* the connected socket */
-	struct loop_io in;   /* stdin, when epoll can watch it */
+	struct stream sock; /* the connected socket */
+	bool connected;
+	struct loop_io in; /* stdin, when epoll can watch it */
 	bool in_pollable;
 	bool in_eof;
-	char out[IO_CHUNK]; /* read from stdin, not yet sent */
-	size_t out_len, out_off;
-	char rbuf[IO_CHUNK];
+	char buf[IO_CHUNK]; /* one read of stdin */
 	struct loop_timer quit;
-	int err; /* final: 0 or the negative code that ended it */
+	int err;	  /* final: 0 or the negative code that ended it */
+	bool local_error; /* err is about stdin/stdout, already reported */
 };
 
 static const struct option long_opts[] = {
@@ -71,58 +72,32 @@ static void finish(struct client *cl, int err)
 	loop_stop(cl->loop);
 }
 
-static void set_sock_events(struct client *cl)
-{
-	uint32_t ev = EPOLLIN;
-
-	/* Writable interest: to send what is pending, or (stdin a file) to read more of it. */
-	if (cl->out_len || (!cl->in_pollable && !cl->in_eof))
-		ev |= EPOLLOUT;
-	loop_io_set(cl->loop, &cl->sock, ev);
-	if (cl->in_pollable && !cl->in_eof)
-		loop_io_set(cl->loop, &cl->in, cl->out_len ? 0 : EPOLLIN);
-}
-
 static void start_quit_timer(struct client *cl)
 {
-	if (cl->udp && cl->in_eof && !cl->out_len)
+	if (cl->udp && cl->in_eof && !stream_queued(&cl->sock))
 		loop_timer_start(cl->loop, &cl->quit, cl->quit_ms, 0);
 }
 
-/* Sends what is pending. Returns false when the connection failed. */
-static bool send_pending(struct client *cl)
+/* stdin is read only while nothing is queued for the socket: one read's worth at most. */
+static void want_stdin(struct client *cl)
 {
-	while (cl->out_off < cl->out_len) {
-		ssize_t n = send(cl->sock.fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
-				 MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return true;
-			finish(cl, -errno);
-			return false;
-		}
-		/* A datagram goes whole or not at all. */
-		cl->out_off += cl->udp ? cl->out_len - cl->out_off : (size_t)n;
-	}
-	cl->out_len = cl->out_off = 0;
-	if (cl->in_eof && !cl->udp && shutdown(cl->sock.fd, SHUT_WR) < 0 && errno != ENOTCONN) {
-		finish(cl, -errno);
-		return false;
-	}
-	start_quit_timer(cl);
-	return true;
+	if (cl->in_eof)
+		return;
+	if (cl->in_pollable)
+		loop_io_set(cl->loop, &cl->in, stream_queued(&cl->sock) ? 0 : EPOLLIN);
+	else if (!stream_queued(&cl->sock))
+		stream_want_drained(&cl->sock); /* a file: read more when the socket can take it */
 }
 
 static void read_stdin(struct client *cl)
 {
-	ssize_t n = read(STDIN_FILENO, cl->out, sizeof(cl->out));
+	ssize_t n = read(STDIN_FILENO, cl->buf, sizeof(cl->buf));
+	int err;
 
 	if (n < 0) {
 		if (errno != EINTR && errno != EAGAIN) {
 			cli_error("cannot read stdin: %s", sb_strerror(-errno));
+			cl->local_error = true;
 			finish(cl, -errno);
 		}
 		return;
@@ -131,11 +106,16 @@ static void read_stdin(struct client *cl)
 		cl->in_eof = true;
 		if (cl->in_pollable)
 			loop_io_stop(cl->loop, &cl->in);
+		stream_shutdown(&cl->sock);
+		start_quit_timer(cl);
+		return;
 	}
-	cl->out_len = (size_t)n;
-	cl->out_off = 0;
-	if (send_pending(cl))
-		set_sock_events(cl);
+	err = stream_write(&cl->sock, cl->buf, (size_t)n);
+	if (err) {
+		finish(cl, err);
+		return;
+	}
+	want_stdin(cl);
 }
 
 static bool write_stdout(const char *p, size_t n)
@@ -153,34 +133,53 @@ static bool write_stdout(const char *p, size_t n)
 	return true;
 }
 
-static void on_sock(struct loop *l, struct loop_io *io, uint32_t revents)
+static void on_data(struct stream *s, const char *data, size_t n, void *arg)
 {
-	struct client *cl = io->arg;
-	ssize_t n;
+	struct client *cl = arg;
 
-	(void)l;
-	if (revents & EPOLLOUT) {
-		if (cl->out_len) {
-			if (!send_pending(cl))
-				return;
-		} else if (!cl->in_pollable && !cl->in_eof) {
-			read_stdin(cl);
-		}
-		set_sock_events(cl);
-	}
-	if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	n = recv(io->fd, cl->rbuf, sizeof(cl->rbuf), 0);
-	if (n > 0) {
-		if (!write_stdout(cl->rbuf, (size_t)n))
-			finish(cl, -errno);
-		start_quit_timer(cl);
-	} else if (n == 0 && !cl->udp) {
-		finish(cl, 0);
-	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+	(void)s;
+	if (!write_stdout(data, n)) {
+		cli_error("cannot write to stdout: %s", sb_strerror(-errno));
+		cl->local_error = true;
 		finish(cl, -errno);
+		return;
 	}
+	start_quit_timer(cl);
 }
+
+static void on_eof(struct stream *s, void *arg)
+{
+	(void)s;
+	finish(arg, 0);
+}
+
+static void on_error(struct stream *s, int err, void *arg)
+{
+	(void)s;
+	finish(arg, err);
+}
+
+static void on_drained(struct stream *s, void *arg)
+{
+	struct client *cl = arg;
+
+	(void)s;
+	if (cl->in_eof) {
+		start_quit_timer(cl);
+		return;
+	}
+	if (cl->in_pollable)
+		want_stdin(cl);
+	else
+		read_stdin(cl);
+}
+
+static const struct stream_cbs stream_cbs = {
+	.on_data = on_data,
+	.on_eof = on_eof,
+	.on_error = on_error,
+	.on_drained = on_drained,
+};
 
 static void on_stdin(struct loop *l, struct loop_io *io, uint32_t revents)
 {
@@ -211,12 +210,18 @@ static void on_connected(struct dial *d, int fd, int err, const struct sockaddr 
 	}
 	if (cl->verbose)
 		fprintf(stderr, "connected to %s\n", name);
-	loop_io_init(&cl->sock, fd, on_sock, cl);
+	err = stream_open(&cl->sock, cl->loop, fd, cl->udp, &stream_cbs, cl);
+	if (err) {
+		finish(cl, err);
+		return;
+	}
+	cl->connected = true;
 	loop_io_init(&cl->in, STDIN_FILENO, on_stdin, cl);
 	/* epoll refuses regular files and /dev/null: those are read when the socket can take more.
 	 */
 	cl->in_pollable = loop_io_set(cl->loop, &cl->in, EPOLLIN) == 0;
-	set_sock_events(cl);
+	if (!cl->in_pollable)
+		stream_want_drained(&cl->sock);
 }
 
 static int parse_args(struct client *cl, int argc, char **argv, enum addr_family *family,
@@ -287,7 +292,6 @@ int cmd_connect(int argc, char **argv)
 		cli_error("cannot start: %s", sb_strerror(rc));
 		return EXIT_FAIL;
 	}
-	loop_io_init(&cl.sock, -1, on_sock, &cl);
 	loop_timer_init(&cl.quit, on_quit, &cl);
 	rc = dial_start(cl.loop, &cl.spec, family, timeout_ms, on_connected, &cl, &cl.dial);
 	if (rc) {
@@ -299,10 +303,10 @@ int cmd_connect(int argc, char **argv)
 	rc = loop_run(cl.loop);
 	if (!rc)
 		rc = cl.err;
-	if (rc && cl.sock.fd >= 0)
+	if (rc && cl.connected && !cl.local_error)
 		cli_error("connection to %s: %s", cl.target, sb_strerror(rc));
-	if (cl.sock.fd >= 0)
-		close(cl.sock.fd);
+	if (cl.connected)
+		stream_close(&cl.sock);
 	dial_free(cl.dial);
 	loop_free(cl.loop);
 	return cli_exit_code(rc);

@@ -1,6 +1,9 @@
 /* pattern — see pattern.h. */
 #include "client/pattern.h"
 
+#include "proto/frame.h"
+#include "util/utf8.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +13,22 @@
 #define BLOCK_MIN    2
 #define BLOCK_MAX    4096
 
+static size_t len64_prefix(size_t size, uint8_t *out)
+{
+	return frame_header(FRAME_LEN64, size, (char *)out);
+}
+
+static size_t u32_prefix(size_t size, uint8_t *out)
+{
+	return frame_header(FRAME_U32, size, (char *)out);
+}
+
 static const struct pattern_kind kinds[] = {
-	{.name = "raw", .suffix = "", .avoid = -1, .reply = PATTERN_REPLY_ECHO},
-	{.name = "line", .suffix = "\n", .avoid = '\n', .reply = PATTERN_REPLY_ECHO},
+	{.name = "raw", .suffix = "", .avoid = ""},
+	/* no '\r' either: a server's line framing takes a '\r' before '\n' as the line end */
+	{.name = "line", .suffix = "\n", .avoid = "\n\r"},
+	{.name = "len64", .prefix = len64_prefix, .suffix = "", .avoid = ""},
+	{.name = "u32", .prefix = u32_prefix, .suffix = "", .avoid = ""},
 };
 
 const struct pattern_kind *pattern_kind_find(const char *name)
@@ -34,8 +50,10 @@ static uint64_t splitmix64(uint64_t x)
 }
 
 /* xorshift64*: 8 random bytes per step. */
-static void fill_random(uint8_t *out, size_t n, uint64_t *state, int avoid)
+static void fill_random(uint8_t *out, size_t n, uint64_t *state, const char *avoid)
 {
+	size_t navoid = strlen(avoid);
+
 	uint64_t x = *state, r = 0;
 	size_t i;
 
@@ -47,8 +65,8 @@ static void fill_random(uint8_t *out, size_t n, uint64_t *state, int avoid)
 			r = x * UINT64_C(0x2545f4914f6cdd1d);
 		}
 		out[i] = (uint8_t)r;
-		if (avoid >= 0 && out[i] == (uint8_t)avoid)
-			out[i] = (uint8_t)(avoid + 1);
+		while (navoid && memchr(avoid, out[i], navoid))
+			out[i]++;
 		r >>= 8;
 	}
 	*state = x;
@@ -61,8 +79,24 @@ static size_t block_messages(size_t msg_len)
 	return n < BLOCK_MIN ? BLOCK_MIN : n > BLOCK_MAX ? BLOCK_MAX : n;
 }
 
-int pattern_init(struct pattern *p, const struct pattern_kind *kind, size_t size, bool sink,
-		 uint64_t seed)
+/* Each message's reply with its payload reversed: the block's layout, payloads reversed. */
+static int build_reversed(struct pattern *p, size_t plen, size_t size)
+{
+	p->replies = malloc(p->block_len);
+	if (!p->replies)
+		return -ENOMEM;
+	memcpy(p->replies, p->block, p->block_len);
+	for (size_t i = 0; i < p->nmsgs; i++) {
+		size_t off = i * p->msg_len + plen, end = size;
+
+		utf8_reverse_some((const char *)p->block + off, &end, (char *)p->replies + off,
+				  size);
+	}
+	return 0;
+}
+
+int pattern_init(struct pattern *p, const struct pattern_kind *kind, size_t size,
+		 enum pattern_reply reply, const char *fixed, size_t fixed_len, uint64_t seed)
 {
 	uint8_t prefix[PATTERN_AFFIX_MAX];
 	size_t plen = 0, slen, i;
@@ -78,13 +112,14 @@ int pattern_init(struct pattern *p, const struct pattern_kind *kind, size_t size
 	if (plen > PATTERN_AFFIX_MAX || slen > PATTERN_AFFIX_MAX)
 		return -EINVAL;
 	p->kind = kind;
-	p->reply = sink ? PATTERN_REPLY_NONE : kind->reply;
+	p->reply = reply;
+	p->fixed = fixed;
 	p->size = size;
 	p->msg_len = plen + size + slen;
-	p->reply_len = p->reply == PATTERN_REPLY_ECHO	 ? p->msg_len
-		       : p->reply == PATTERN_REPLY_FIXED ? kind->fixed_reply_len
-							 : 0;
-	if (p->reply == PATTERN_REPLY_FIXED && !p->reply_len)
+	p->reply_len = reply == PATTERN_REPLY_FIXED  ? fixed_len
+		       : reply == PATTERN_REPLY_NONE ? 0
+						     : p->msg_len;
+	if (reply == PATTERN_REPLY_FIXED && (!fixed || !fixed_len))
 		return -EINVAL;
 	p->nmsgs = block_messages(p->msg_len);
 	p->block_len = p->nmsgs * p->msg_len;
@@ -96,13 +131,18 @@ int pattern_init(struct pattern *p, const struct pattern_kind *kind, size_t size
 		fill_random(m + plen, size, &state, kind->avoid);
 		memcpy(m + plen + size, kind->suffix, slen);
 	}
+	if (reply == PATTERN_REPLY_REVERSED && build_reversed(p, plen, size)) {
+		pattern_fini(p);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 void pattern_fini(struct pattern *p)
 {
 	free(p->block);
-	p->block = NULL;
+	free(p->replies);
+	p->block = p->replies = NULL;
 }
 
 void pattern_conn_init(const struct pattern *p, uint64_t conn_id, struct pattern_tx *tx,
@@ -111,7 +151,7 @@ void pattern_conn_init(const struct pattern *p, uint64_t conn_id, struct pattern
 	size_t first = (size_t)(splitmix64(conn_id) % p->nmsgs);
 
 	tx->pos = first * p->msg_len;
-	rx->pos = p->reply == PATTERN_REPLY_ECHO ? tx->pos : 0;
+	rx->pos = p->reply == PATTERN_REPLY_FIXED || p->reply == PATTERN_REPLY_NONE ? 0 : tx->pos;
 }
 
 int pattern_tx_iov(const struct pattern *p, const struct pattern_tx *tx, size_t len,
@@ -181,9 +221,11 @@ ssize_t pattern_rx(const struct pattern *p, struct pattern_rx *rx, const uint8_t
 	switch (p->reply) {
 	case PATTERN_REPLY_ECHO:
 		return rx_against(p->block, p->block_len, p->msg_len, &rx->pos, data, n, bad_at);
+	case PATTERN_REPLY_REVERSED:
+		return rx_against(p->replies, p->block_len, p->msg_len, &rx->pos, data, n, bad_at);
 	case PATTERN_REPLY_FIXED:
-		return rx_against((const uint8_t *)p->kind->fixed_reply, p->reply_len, p->reply_len,
-				  &rx->pos, data, n, bad_at);
+		return rx_against((const uint8_t *)p->fixed, p->reply_len, p->reply_len, &rx->pos,
+				  data, n, bad_at);
 	case PATTERN_REPLY_NONE:
 	default:
 		return 0;

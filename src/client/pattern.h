@@ -3,17 +3,17 @@
  *
  * A pattern kind (one table entry) says how a message looks on the wire (an optional
  * prefix computed from the payload size, SIZE random payload bytes, an optional
- * suffix) and what a reply is (an echo of the message, a fixed string, or nothing).
+ * suffix); the reply mode says what comes back (an echo of the message, the message
+ * with its payload reversed by UTF-8 character as `serve reverse` does, a fixed string,
+ * or nothing).
  * pattern_init() builds one read-only block of whole messages with random payloads;
  * every connection walks that block from its own starting message, so sending is a
  * pointer into the block (no copies, no generation per message) and checking a
  * reply is a memcmp against the same bytes.
  *
- * Today's kinds: "raw" (payload only; echo replies) and "line" (payload bytes never
- * '\n', then '\n'). A framed kind (len64, u32) is one more entry with a prefix
- * function; a service that answers with a fixed string (the tutorial's ack) is an
- * entry with PATTERN_REPLY_FIXED. pattern_init(..., sink=true) expects no replies
- * and discards whatever comes back (send-only).
+ * Kinds are the framings (proto/frame.h): "raw" (payload only), "line" (payload
+ * bytes never '\n' or '\r', then '\n'), "len64" and "u32" (the length header first).
+ * PATTERN_REPLY_NONE expects no replies and discards whatever comes back (send-only).
  *
  * Threading: a struct pattern is read-only after pattern_init and shared by every
  * thread; struct pattern_tx/pattern_rx belong to one connection (one thread).
@@ -32,9 +32,10 @@
 #define PATTERN_AFFIX_MAX 64	      /* prefix or suffix bytes */
 
 enum pattern_reply {
-	PATTERN_REPLY_NONE,  /* nothing expected; what comes back is discarded */
-	PATTERN_REPLY_ECHO,  /* the message itself, byte for byte */
-	PATTERN_REPLY_FIXED, /* the same fixed bytes for every message */
+	PATTERN_REPLY_NONE,	/* nothing expected; what comes back is discarded */
+	PATTERN_REPLY_ECHO,	/* the message itself, byte for byte */
+	PATTERN_REPLY_FIXED,	/* the same fixed bytes for every message */
+	PATTERN_REPLY_REVERSED, /* the message with its payload reversed by UTF-8 character */
 };
 
 struct pattern_kind {
@@ -43,33 +44,33 @@ struct pattern_kind {
 	 * returns how many; NULL: no prefix. */
 	size_t (*prefix)(size_t size, uint8_t *out);
 	const char *suffix; /* after each payload; "" for none */
-	int avoid;	    /* a byte payloads never contain, or -1 */
-	enum pattern_reply reply;
-	const char *fixed_reply; /* PATTERN_REPLY_FIXED: each message's reply */
-	size_t fixed_reply_len;
+	const char *avoid;  /* bytes payloads never contain; "" for none */
 };
 
-/* The kind called name ("raw", "line"), or NULL. */
+/* The kind called name ("raw", "line", "len64", "u32"), or NULL. */
 const struct pattern_kind *pattern_kind_find(const char *name);
 
 struct pattern {
 	const struct pattern_kind *kind;
 	enum pattern_reply reply;
-	size_t size;	  /* payload bytes */
-	size_t msg_len;	  /* bytes on the wire per message */
-	size_t reply_len; /* bytes of one message's reply; 0 when none are expected */
-	size_t nmsgs;	  /* messages in the block */
-	size_t block_len; /* nmsgs * msg_len */
-	uint8_t *block;	  /* owned */
+	const char *fixed; /* PATTERN_REPLY_FIXED: each message's reply (borrowed) */
+	size_t size;	   /* payload bytes */
+	size_t msg_len;	   /* bytes on the wire per message */
+	size_t reply_len;  /* bytes of one message's reply; 0 when none are expected */
+	size_t nmsgs;	   /* messages in the block */
+	size_t block_len;  /* nmsgs * msg_len */
+	uint8_t *block;	   /* owned */
+	uint8_t *replies;  /* PATTERN_REPLY_REVERSED: each message's reply, as block; owned */
 };
 
 /*
  * Builds the message block: payload bytes from a xorshift generator seeded by seed.
- * sink: expect no replies. Returns 0, -EINVAL (size 0 or past PATTERN_SIZE_MAX, bad
- * kind) or -ENOMEM. Free with pattern_fini.
+ * fixed/fixed_len: the reply for PATTERN_REPLY_FIXED (borrowed; must outlive p).
+ * Returns 0, -EINVAL (size 0 or past PATTERN_SIZE_MAX, bad kind, empty fixed reply) or
+ * -ENOMEM. Free with pattern_fini.
  */
-int pattern_init(struct pattern *p, const struct pattern_kind *kind, size_t size, bool sink,
-		 uint64_t seed);
+int pattern_init(struct pattern *p, const struct pattern_kind *kind, size_t size,
+		 enum pattern_reply reply, const char *fixed, size_t fixed_len, uint64_t seed);
 void pattern_fini(struct pattern *p);
 
 /* One connection's position in what it sends and in what it expects back. */

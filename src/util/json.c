@@ -7,52 +7,13 @@
  */
 #include "util/json.h"
 
+#include "util/utf8.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
-
-static bool is_cont(unsigned char c)
-{
-	return (c & 0xc0) == 0x80;
-}
-
-/*
- * Length of the valid UTF-8 sequence starting at s (2..4), or 0 when s[0] does not
- * start one. Each byte is read only after the one before it proved valid, so a NUL
- * stops the scan.
- */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len, i;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0; /* overlong */
-	else if (c == 0xed)
-		hi = 0x9f; /* surrogates */
-	else if (c == 0xf0)
-		lo = 0x90; /* overlong */
-	else if (c == 0xf4)
-		hi = 0x8f; /* past U+10FFFF */
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++) {
-		if (!is_cont(s[i]))
-			return 0;
-	}
-	return len;
-}
 
 /* Escape for a byte below 0x20, '"' or '\\' into out; returns its length. */
 static size_t escape_byte(unsigned char c, char *out)
@@ -95,10 +56,11 @@ static size_t escape_byte(unsigned char c, char *out)
 }
 
 /*
- * The output for the character at s: a pointer to the bytes and their length in
- * *outlen; *inlen is how many input bytes it stands for.
+ * The output for the character at s (avail bytes left, at least 1): a pointer to the bytes
+ * and their length in *outlen; *inlen is how many input bytes it stands for.
  */
-static const char *next_piece(const unsigned char *s, char *tmp, size_t *inlen, size_t *outlen)
+static const char *next_piece(const unsigned char *s, size_t avail, char *tmp, size_t *inlen,
+			      size_t *outlen)
 {
 	size_t n;
 
@@ -111,8 +73,8 @@ static const char *next_piece(const unsigned char *s, char *tmp, size_t *inlen, 
 		*outlen = escape_byte(*s, tmp);
 		return tmp;
 	}
-	n = utf8_seq_len(s);
-	if (n) {
+	n = utf8_unit_at((const char *)s, avail);
+	if (n > 1) {
 		*inlen = *outlen = n;
 		return (const char *)s;
 	}
@@ -143,7 +105,8 @@ int json_put_string(char *buf, size_t size, size_t *pos, const char *s)
 		goto out_nospc;
 	buf[at++] = '"';
 	while (*p) {
-		piece = next_piece(p, tmp, &inlen, &outlen);
+		piece = next_piece(p, strnlen((const char *)p, UTF8_UNIT_MAX), tmp, &inlen,
+				   &outlen);
 		if (size - at < outlen + 2)
 			goto out_nospc;
 		memcpy(buf + at, piece, outlen);
@@ -160,24 +123,29 @@ out_nospc:
 	return -ENOSPC;
 }
 
-void json_fput_string(FILE *f, const char *s)
+void json_fput_bytes(FILE *f, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t inlen, outlen;
 	const char *piece;
 	char tmp[6];
 
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
 	fputc('"', f);
-	while (*p) {
-		piece = next_piece(p, tmp, &inlen, &outlen);
+	while (n) {
+		piece = next_piece(p, n, tmp, &inlen, &outlen);
 		fwrite(piece, 1, outlen, f);
 		p += inlen;
+		n -= inlen;
 	}
 	fputc('"', f);
+}
+
+void json_fput_string(FILE *f, const char *s)
+{
+	if (!s)
+		fputs("null", f);
+	else
+		json_fput_bytes(f, s, strlen(s));
 }
 
 void jw_init(struct jw *w, FILE *f)
@@ -256,6 +224,12 @@ void jw_str(struct jw *w, const char *s)
 {
 	before_item(w, false);
 	json_fput_string(w->f, s);
+}
+
+void jw_strn(struct jw *w, const char *s, size_t n)
+{
+	before_item(w, false);
+	json_fput_bytes(w->f, s, n);
 }
 
 void jw_int(struct jw *w, int64_t v)

@@ -44,7 +44,8 @@ void jw_obj_end(struct jw *w);
 void jw_arr_begin(struct jw *w);
 void jw_arr_end(struct jw *w);
 void jw_key(struct jw *w, const char *key);
-void jw_str(struct jw *w, const char *s); /* NULL writes null */
+void jw_str(struct jw *w, const char *s);	     /* NULL writes null */
+void jw_strn(struct jw *w, const char *s, size_t n); /* n bytes, NULs included (\u0000) */
 void jw_int(struct jw *w, int64_t v);
 void jw_uint(struct jw *w, uint64_t v);
 void jw_double(struct jw *w, double v, int decimals); /* NaN/inf write null */
@@ -55,5 +56,7 @@ int jw_finish(struct jw *w);
 
 /* Writes s to f as a quoted, escaped JSON string (the rules of json_put_string). */
 void json_fput_string(FILE *f, const char *s);
+/* The same for n bytes, which may hold NULs. */
+void json_fput_bytes(FILE *f, const char *s, size_t n);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "client/pattern.h"
+#include "util/utf8.h"
 
 /* The next len bytes a connection sends, copied out of the iovecs; advances tx. */
 static uint8_t *take(const struct pattern *p, struct pattern_tx *tx, size_t len)
@@ -75,10 +76,13 @@ static void test_pattern_init_rejects_bad_sizes(void **state)
 	struct pattern p;
 
 	(void)state;
-	assert_int_equal(pattern_init(&p, pattern_kind_find("raw"), 0, false, 1), -EINVAL);
-	assert_int_equal(pattern_init(&p, pattern_kind_find("raw"), PATTERN_SIZE_MAX + 1, false, 1),
+	assert_int_equal(
+		pattern_init(&p, pattern_kind_find("raw"), 0, PATTERN_REPLY_ECHO, NULL, 0, 1),
+		-EINVAL);
+	assert_int_equal(pattern_init(&p, pattern_kind_find("raw"), PATTERN_SIZE_MAX + 1,
+				      PATTERN_REPLY_ECHO, NULL, 0, 1),
 			 -EINVAL);
-	assert_int_equal(pattern_init(&p, NULL, 16, false, 1), -EINVAL);
+	assert_int_equal(pattern_init(&p, NULL, 16, PATTERN_REPLY_ECHO, NULL, 0, 1), -EINVAL);
 }
 
 static void test_pattern_echo_of_what_was_sent_completes_every_message_in_any_split(void **state)
@@ -92,7 +96,9 @@ static void test_pattern_echo_of_what_was_sent_completes_every_message_in_any_sp
 
 	(void)state;
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		assert_int_equal(pattern_init(&p, pattern_kind_find("raw"), sizes[i], false, 7), 0);
+		assert_int_equal(pattern_init(&p, pattern_kind_find("raw"), sizes[i],
+					      PATTERN_REPLY_ECHO, NULL, 0, 7),
+				 0);
 		assert_int_equal(p.msg_len, sizes[i]);
 		assert_int_equal(p.reply_len, sizes[i]);
 		pattern_conn_init(&p, i, &tx, &rx);
@@ -114,7 +120,8 @@ static void test_pattern_reports_a_mismatch_at_any_byte(void **state)
 	uint8_t *sent;
 
 	(void)state;
-	assert_int_equal(pattern_init(&p, pattern_kind_find("raw"), 37, false, 3), 0);
+	assert_int_equal(
+		pattern_init(&p, pattern_kind_find("raw"), 37, PATTERN_REPLY_ECHO, NULL, 0, 3), 0);
 	len = 5 * p.msg_len;
 	for (bad = 0; bad < len; bad++) {
 		pattern_conn_init(&p, 11, &tx, &rx);
@@ -142,7 +149,8 @@ static void test_pattern_reply_from_another_connection_is_a_mismatch(void **stat
 	uint64_t id;
 
 	(void)state;
-	assert_int_equal(pattern_init(&p, pattern_kind_find("raw"), 16, false, 5), 0);
+	assert_int_equal(
+		pattern_init(&p, pattern_kind_find("raw"), 16, PATTERN_REPLY_ECHO, NULL, 0, 5), 0);
 	pattern_conn_init(&p, 0, &tx0, &rx0);
 	a = take(&p, &tx0, 16);
 	for (id = 1; id <= 50; id++) {
@@ -164,7 +172,9 @@ static void test_pattern_line_messages_end_in_newline_and_hold_no_other(void **s
 	uint8_t *sent;
 
 	(void)state;
-	assert_int_equal(pattern_init(&p, pattern_kind_find("line"), 200, false, 9), 0);
+	assert_int_equal(
+		pattern_init(&p, pattern_kind_find("line"), 200, PATTERN_REPLY_ECHO, NULL, 0, 9),
+		0);
 	assert_int_equal(p.msg_len, 201);
 	pattern_conn_init(&p, 2, &tx, &rx);
 	len = (p.nmsgs + 10) * p.msg_len;
@@ -190,7 +200,8 @@ static void test_pattern_sink_discards_any_reply(void **state)
 
 	(void)state;
 	memset(junk, 'x', sizeof(junk));
-	assert_int_equal(pattern_init(&p, pattern_kind_find("raw"), 16, true, 1), 0);
+	assert_int_equal(
+		pattern_init(&p, pattern_kind_find("raw"), 16, PATTERN_REPLY_NONE, NULL, 0, 1), 0);
 	assert_int_equal(p.reply_len, 0);
 	pattern_conn_init(&p, 0, &tx, &rx);
 	assert_int_equal(pattern_rx(&p, &rx, junk, sizeof(junk), NULL), 0);
@@ -204,7 +215,8 @@ static void test_pattern_random_payloads_use_every_byte_value(void **state)
 	size_t j;
 
 	(void)state;
-	assert_int_equal(pattern_init(&p, pattern_kind_find("raw"), 64, false, 1), 0);
+	assert_int_equal(
+		pattern_init(&p, pattern_kind_find("raw"), 64, PATTERN_REPLY_ECHO, NULL, 0, 1), 0);
 	for (j = 0; j < p.block_len; j++)
 		seen[p.block[j]] = 1;
 	for (i = 0; i < 256; i++)
@@ -224,7 +236,9 @@ static void test_pattern_tx_iov_stops_at_max_and_wraps_the_block(void **state)
 	int n;
 
 	(void)state;
-	assert_int_equal(pattern_init(&p, pattern_kind_find("raw"), 1000, false, 1), 0);
+	assert_int_equal(
+		pattern_init(&p, pattern_kind_find("raw"), 1000, PATTERN_REPLY_ECHO, NULL, 0, 1),
+		0);
 	pattern_conn_init(&p, 0, &tx, &rx);
 	tx.pos = p.block_len - 10;
 	n = pattern_tx_iov(&p, &tx, 3 * p.block_len, iov, 2);
@@ -237,23 +251,8 @@ static void test_pattern_tx_iov_stops_at_max_and_wraps_the_block(void **state)
 	pattern_fini(&p);
 }
 
-/* A framed kind with a fixed reply, the way len64 + ack will plug in. */
-static size_t prefix_len8(size_t size, uint8_t *out)
-{
-	return (size_t)snprintf((char *)out, 9, "%-8zu", size);
-}
-
-static const struct pattern_kind framed_ack = {
-	.name = "test-framed-ack",
-	.prefix = prefix_len8,
-	.suffix = "",
-	.avoid = -1,
-	.reply = PATTERN_REPLY_FIXED,
-	.fixed_reply = "OK",
-	.fixed_reply_len = 2,
-};
-
-static void test_pattern_prefix_and_fixed_reply_plug_in_as_a_kind(void **state)
+/* len64 with a fixed reply: how bench drives `serve ack`. */
+static void test_len64_messages_with_a_fixed_reply(void **state)
 {
 	struct pattern p;
 	struct pattern_tx tx;
@@ -261,16 +260,68 @@ static void test_pattern_prefix_and_fixed_reply_plug_in_as_a_kind(void **state)
 	uint8_t *m;
 
 	(void)state;
-	assert_int_equal(pattern_init(&p, &framed_ack, 10, false, 1), 0);
-	assert_int_equal(p.msg_len, 18);
+	assert_int_equal(
+		pattern_init(&p, pattern_kind_find("len64"), 10, PATTERN_REPLY_FIXED, "OK", 2, 1),
+		0);
+	assert_int_equal(p.msg_len, 74);
 	assert_int_equal(p.reply_len, 2);
 	pattern_conn_init(&p, 4, &tx, &rx);
-	m = take(&p, &tx, 18);
-	assert_memory_equal(m, "10      ", 8);
+	m = take(&p, &tx, 74);
+	assert_memory_equal(m, "10                                                              ",
+			    64);
 	free(m);
 	assert_int_equal(feed_split(&p, &rx, (const uint8_t *)"OKOKOKO", 7), 3);
 	assert_int_equal(pattern_rx(&p, &rx, (const uint8_t *)"K", 1, NULL), 1);
 	assert_int_equal(pattern_rx(&p, &rx, (const uint8_t *)"OX", 2, NULL), PATTERN_MISMATCH);
+	pattern_fini(&p);
+}
+
+static void test_u32_messages_carry_a_big_endian_length(void **state)
+{
+	struct pattern p;
+	struct pattern_tx tx;
+	struct pattern_rx rx;
+	uint8_t *m;
+
+	(void)state;
+	assert_int_equal(
+		pattern_init(&p, pattern_kind_find("u32"), 300, PATTERN_REPLY_ECHO, NULL, 0, 1), 0);
+	assert_int_equal(p.msg_len, 304);
+	pattern_conn_init(&p, 9, &tx, &rx);
+	m = take(&p, &tx, 304);
+	assert_memory_equal(m, "\0\0\x01\x2c", 4);
+	assert_int_equal(feed_split(&p, &rx, m, 304), 1);
+	free(m);
+	pattern_fini(&p);
+}
+
+/* Reversed replies: the payload reversed by UTF-8 character, prefix and suffix as sent. */
+static void test_reversed_replies_match_utf8_reversal_of_each_payload(void **state)
+{
+	struct pattern p;
+	struct pattern_tx tx;
+	struct pattern_rx rx;
+	uint8_t *m, *r;
+	size_t size = 50, end = size;
+
+	(void)state;
+	assert_int_equal(pattern_init(&p, pattern_kind_find("line"), size, PATTERN_REPLY_REVERSED,
+				      NULL, 0, 3),
+			 0);
+	pattern_conn_init(&p, 2, &tx, &rx);
+	m = take(&p, &tx, p.msg_len);
+	assert_int_equal(m[size], '\n');
+	for (size_t i = 0; i < size; i++)
+		assert_true(m[i] != '\n' && m[i] != '\r');
+	r = malloc(p.msg_len);
+	assert_int_equal(utf8_reverse_some((const char *)m, &end, (char *)r, size), size);
+	r[size] = '\n';
+	assert_int_equal(feed_split(&p, &rx, r, p.msg_len), 1);
+	/* The echo is not a valid reply (unless the payload is a palindrome: it is random). */
+	pattern_conn_init(&p, 2, &tx, &rx);
+	assert_int_equal(pattern_rx(&p, &rx, m, p.msg_len, NULL), PATTERN_MISMATCH);
+	free(m);
+	free(r);
 	pattern_fini(&p);
 }
 
@@ -287,7 +338,9 @@ int main(void)
 		cmocka_unit_test(test_pattern_sink_discards_any_reply),
 		cmocka_unit_test(test_pattern_random_payloads_use_every_byte_value),
 		cmocka_unit_test(test_pattern_tx_iov_stops_at_max_and_wraps_the_block),
-		cmocka_unit_test(test_pattern_prefix_and_fixed_reply_plug_in_as_a_kind),
+		cmocka_unit_test(test_len64_messages_with_a_fixed_reply),
+		cmocka_unit_test(test_u32_messages_carry_a_big_endian_length),
+		cmocka_unit_test(test_reversed_replies_match_utf8_reversal_of_each_payload),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
