@@ -232,13 +232,14 @@ def wait_tcp_listening(port, proc=None, timeout=READY_TIMEOUT):
     raise TimeoutError(f"nothing listened on TCP port {port} within {timeout}s")
 
 
-def start_peer_server(make_argv, attempts=5, timeout=READY_TIMEOUT):
+def start_peer_server(make_argv, attempts=5, timeout=READY_TIMEOUT, stdout=subprocess.DEVNULL):
     """Start an external server on a free port in its own process group, retrying on a port
-    race. make_argv(port) -> argv. Returns (proc, port); stop it with kill_group(proc)."""
+    race. make_argv(port) -> argv. Returns (proc, port); stop it with kill_group(proc).
+    stdout: where the server's output goes (a file the test reads, say)."""
     last = None
     for _ in range(attempts):
         port = free_port()
-        p = popen(make_argv(port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        p = popen(make_argv(port), stdin=subprocess.DEVNULL, stdout=stdout,
                   stderr=subprocess.PIPE, start_new_session=True)
         try:
             wait_tcp_listening(port, p, timeout)
@@ -487,6 +488,17 @@ class Server:
             except Exception:
                 pass
         return rc, self.stderr()
+
+    def wait_stdout(self, predicate, timeout=IO_TIMEOUT, what="output on stdout"):
+        """Wait until predicate(stdout text) is truthy; returns the text."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = bytes(self.stdout).decode("utf-8", "replace")
+            if predicate(text):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; stdout:\n{text[-2000:]}")
+            time.sleep(0.02)
 
     def wait_exit(self, timeout):
         """Wait for the process to exit by itself. Returns the code or None on timeout."""

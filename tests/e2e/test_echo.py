@@ -163,10 +163,19 @@ def test_200_concurrent_clients_1mib_each_random_writes(serve):
 # 8 MiB is the case. Up to ~4 MiB of it can sit in the server's kernel send buffer
 # (net.ipv4.tcp_wmem max), so a server that never stops reading would grow by only ~4 MiB there;
 # 32 MiB makes that failure unmistakable.
-@pytest.mark.parametrize("total", [8 * MiB, 32 * MiB], ids=["8MiB", "32MiB"])
-def test_slow_reader_backpressure_bounds_server_memory(serve, total):
-    srv = serve("-l", "127.0.0.1:0")
+# With --framing line (random bytes hold a '\n' every 256 bytes or so) the server cuts the
+# stream into messages: those read before it pauses are held and answered after, in order.
+@pytest.mark.parametrize("total,framing", [(8 * MiB, "raw"), (32 * MiB, "raw"), (8 * MiB, "line")],
+                         ids=["8MiB", "32MiB", "8MiB-lines"])
+def test_slow_reader_backpressure_bounds_server_memory(serve, total, framing):
+    srv = serve("--framing", framing, "-l", "127.0.0.1:0")
     data = os.urandom(total)
+    if framing == "line":  # the warm-up chunks and the whole end with a complete line
+        data = bytearray(data)
+        for k in range(1, 33):
+            data[k * 32 * 1024 - 1] = ord("\n")
+        data[-1] = ord("\n")
+        data = bytes(data)
     state = {"sent": 0, "err": None}
     stop = threading.Event()
     # Small client buffers: the 8 MiB cannot hide in the client's kernel buffers, so it is either
