@@ -6,6 +6,9 @@
 #            the comparable sockbox number from the same run
 #   idle     server memory per idle connection: sockbox, ref_echo, uv_echo, redis-server
 #   gen      `sockbox bench` vs the hand-written minimal client bench/min_client.c
+#   framed   framed request/reply on sockbox --workers 1 (echo --framing line, ack, reverse)
+#            beside raw echo and redis-server answering PING under redis-benchmark
+#   insn     bench/callgrind.sh: user-space instructions per message (raw, line, ack, reverse)
 #   ls       bench/ls.sh (sockbox ls vs lsof), if present
 # Tables (Markdown) go to stdout and build/bench/results.md; progress and raw lines to stderr.
 # See bench/README.md.
@@ -15,7 +18,7 @@
 #   BENCH_RUNS=1            windows per case and server; the best (highest msgs/s) is kept
 #   BENCH_IDLE_CONNS=10000  connections in the idle-memory case
 #   BENCH_INSTALL=1         0: do not install missing packages (their rows say "skipped")
-#   BENCH_ONLY=echo,anchors,idle,gen,ls   groups to run
+#   BENCH_ONLY=echo,anchors,idle,gen,framed,insn,ls   groups to run
 #   BENCH_CASES="a b c d"   echo cases to run
 #   BENCH_SERVERS="sockbox1 sockboxN ref_echo uv_echo python socat"   echo servers to run
 #   SOCKBOX=build/sockbox   the binary under test (server and load generator)
@@ -27,7 +30,7 @@ SECS=${BENCH_SECS:-5}
 RUNS=${BENCH_RUNS:-1}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 INSTALL=${BENCH_INSTALL:-1}
-ONLY=${BENCH_ONLY:-echo,anchors,idle,gen,ls}
+ONLY=${BENCH_ONLY:-echo,anchors,idle,gen,framed,insn,ls}
 # shellcheck disable=SC2206 # word lists
 CASES=(${BENCH_CASES:-a b c d})
 # shellcheck disable=SC2206
@@ -36,7 +39,7 @@ SOCKBOX=${SOCKBOX:-build/sockbox}
 PYTHON=${PYTHON:-/usr/bin/python3}
 OUT=build/bench
 CFLAGS=(-std=gnu11 -O2 -Wall -Wextra)
-PKGS=(pkg-config libuv1-dev redis-server redis-tools sockperf iperf3 socat procps)
+PKGS=(pkg-config libuv1-dev redis-server redis-tools sockperf iperf3 socat procps valgrind)
 NCPU=$(nproc)
 
 die() {
@@ -50,7 +53,8 @@ note() { echo "bench: $*" >&2; }
 [[ $IDLE_CONNS =~ ^[1-9][0-9]{0,5}$ ]] || die "BENCH_IDLE_CONNS must be a positive number"
 [[ $INSTALL == [01] ]] || die "BENCH_INSTALL must be 0 or 1"
 for g in ${ONLY//,/ }; do
-	[[ $g =~ ^(echo|anchors|idle|gen|ls)$ ]] || die "BENCH_ONLY: unknown group '$g' (echo, anchors, idle, gen, ls)"
+	[[ $g =~ ^(echo|anchors|idle|gen|framed|insn|ls)$ ]] ||
+		die "BENCH_ONLY: unknown group '$g' (echo, anchors, idle, gen, framed, insn, ls)"
 done
 for c in "${CASES[@]}"; do
 	[[ $c =~ ^[abcd]$ ]] || die "BENCH_CASES: unknown case '$c' (a, b, c, d)"
@@ -62,7 +66,7 @@ done
 want() { [[ ,$ONLY, == *,$1,* ]]; }
 
 [[ -x $SOCKBOX ]] || die "$SOCKBOX is not built (make, or set SOCKBOX)"
-if want echo || want anchors || want gen; then
+if want echo || want anchors || want gen || want framed; then
 	"$SOCKBOX" bench --help >/dev/null 2>&1 ||
 		die "$SOCKBOX has no working 'bench' command: it is the load generator here"
 fi
@@ -205,6 +209,16 @@ start() {
 	PIDS+=("$SRV_PID")
 }
 
+# start_quiet PINARRAY-NAME LOG CMD...: as start, with stdout to /dev/null.
+start_quiet() {
+	local -n pin=$1
+	local log=$2
+	shift 2
+	"${pin[@]}" "$@" >/dev/null 2>"$log" &
+	SRV_PID=$!
+	PIDS+=("$SRV_PID")
+}
+
 wait_line() { # LOG PID REGEX: up to 10 s for REGEX in LOG; prints the match
 	local i line
 	for ((i = 0; i < 100; i++)); do
@@ -239,7 +253,8 @@ declare -A LABEL=(
 	[sockbox1]="sockbox --workers 1" [sockboxN]="sockbox --workers $NCPU ¹"
 	[ref_echo]="ref_echo (epoll)" [uv_echo]="uv_echo (libuv)" [python]="threaded_echo.py"
 	[socat]="socat fork PIPE" [redis]="redis-server" [sockperf]="sockperf server"
-	[iperf3]="iperf3 -s"
+	[iperf3]="iperf3 -s" [sockbox1_line]="sockbox echo --framing line"
+	[sockbox1_ack]="sockbox ack (len64)" [sockbox1_reverse]="sockbox reverse (line)"
 )
 # shellcheck disable=SC2034
 NOPIN=()
@@ -249,6 +264,15 @@ launch() {
 	CLI=PIN1
 	case $1 in
 	sockbox1) start PIN0 "$log" "$SOCKBOX" serve --workers 1 -q -l 127.0.0.1:0 ;;
+	sockbox1_line)
+		start PIN0 "$log" "$SOCKBOX" serve echo --framing line --workers 1 -q -l 127.0.0.1:0
+		;;
+	sockbox1_ack) # what it prints goes nowhere; printing is part of its work
+		start_quiet PIN0 "$log" "$SOCKBOX" serve ack --workers 1 -q -l 127.0.0.1:0
+		;;
+	sockbox1_reverse)
+		start PIN0 "$log" "$SOCKBOX" serve reverse --workers 1 -q -l 127.0.0.1:0
+		;;
 	sockboxN)
 		CLI=NOPIN
 		start NOPIN "$log" "$SOCKBOX" serve --workers "$NCPU" -q -l 127.0.0.1:0
@@ -358,8 +382,10 @@ sockbox_bench() {
 	local -n pin=$CLI
 	# shellcheck disable=SC2206 # the case's flags are words
 	GEN=("${pin[@]}" "$SOCKBOX" bench "127.0.0.1:$SRV_PORT" ${CASE_ARGS[$1]} -t "${SECS}s" \
-		--threads 1 --json)
+		--threads 1 --json "${BENCH_EXTRA[@]}")
 }
+
+BENCH_EXTRA=() # more `sockbox bench` flags (the framed group's)
 
 ratio() { # VALUE BASE
 	[[ -n $1 && -n $2 && $1 != - && $2 != - ]] || {
@@ -747,6 +773,80 @@ print_idle() {
 	return 0
 }
 
+# ---- framed request/reply ------------------------------------------------------------------
+
+FRAMED=(sockbox1 sockbox1_line sockbox1_ack sockbox1_reverse)
+declare -A FRAMED_FLAGS=([sockbox1]="" [sockbox1_line]="--line"
+	[sockbox1_ack]="--framing len64 --expect-reply Msg\\x20received"
+	[sockbox1_reverse]="--line --expect-reply reversed")
+
+framed() {
+	local s r
+	for s in "${FRAMED[@]}"; do
+		note "framed: $s"
+		launch_or_fail "$s" "framed,$s" || continue
+		# shellcheck disable=SC2206 # the flags are words
+		BENCH_EXTRA=(${FRAMED_FLAGS[$s]})
+		for ((r = 0; r < RUNS; r++)); do
+			sockbox_bench b
+			measure "framed,$s" "${GEN[@]}"
+		done
+		BENCH_EXTRA=()
+		stop_pid "$SRV_PID"
+	done
+	[[ -n ${RATE[redis]:-} || -n ${ERR[redis]:-} || -n ${ANOTE[redis]:-} ]] || anchor_redis
+}
+
+print_framed() {
+	local s r what
+	echo
+	echo "### Framed request/reply: ${CASE_NAME[b]} (best of $RUNS x ${SECS} s)"
+	echo
+	echo "| server | \`sockbox bench\` flags | msgs/s | p50 µs | p99 µs | server CPU µs/msg | msgs/s vs raw echo | CPU/msg vs raw echo |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|"
+	for s in "${FRAMED[@]}"; do
+		r=framed,$s
+		what=${LABEL[$s]}
+		[[ $s == sockbox1 ]] && what="sockbox echo (raw)"
+		[[ -n ${ERR[$r]:-} ]] && what+=" (failed: ${ERR[$r]})"
+		echo "| $what | ${FRAMED_FLAGS[$s]:--} | ${RATE[$r]:--} | ${P50[$r]:--} | ${P99[$r]:--} |" \
+			"${CPU[$r]:--} | $(ratio "${RATE[$r]:-}" "${RATE[framed,sockbox1]:-}") |" \
+			"$(ratio "${CPU[$r]:-}" "${CPU[framed,sockbox1]:-}") |"
+	done
+	if [[ -n ${ANOTE[redis]:-} ]]; then
+		echo "| redis-server PING | ${ANOTE[redis]} | | | | | | |"
+	else
+		what="redis-server PING"
+		[[ -n ${ERR[redis]:-} ]] && what+=" (failed: ${ERR[redis]})"
+		echo "| $what | (redis-benchmark -t ping_mbulk -c 50 -P 16) | ${RATE[redis]:--} |" \
+			"${P50[redis]:--} | ${P99[redis]:--} | ${CPU[redis]:--} |" \
+			"$(ratio "${RATE[redis]:-}" "${RATE[framed,sockbox1]:-}") |" \
+			"$(ratio "${CPU[redis]:-}" "${CPU[framed,sockbox1]:-}") |"
+	fi
+	echo
+	cat <<'EOF'
+The same load (50 connections, 16 messages in flight on each, 16 B payloads) through each
+framing: line (payload + \n), len64 (the video tutorial's 64-byte header + payload; ack
+answers the 12 bytes "Msg received" and prints every message to stdout, here /dev/null),
+reverse (each line reversed by UTF-8 character; random payloads are mostly not UTF-8, the
+slow path). Every reply is verified. redis-server answering PING under redis-benchmark is a
+framed request/reply server in C that users know (its own client, its own counts).
+EOF
+}
+
+# ---- instructions per message --------------------------------------------------------------
+
+INSN_OUT=""
+insn_group() {
+	local rc=0
+	note "insn: bench/callgrind.sh"
+	INSN_OUT=$(SOCKBOX=$SOCKBOX timeout -k 5 900 bash bench/callgrind.sh) || rc=$?
+	if ((rc != 0)); then
+		INSN_OUT+=$'\n'"(bench/callgrind.sh failed: exit $rc)"
+		FAILED=1
+	fi
+}
+
 # ---- ls ------------------------------------------------------------------------------------
 
 LS_OUT=""
@@ -776,6 +876,8 @@ want anchors && anchors
 if want idle; then
 	for s in "${IDLE_SERVERS[@]}"; do idle_case "$s"; done
 fi
+want framed && framed
+want insn && insn_group
 want ls && ls_group
 
 {
@@ -788,6 +890,13 @@ want ls && ls_group
 	want gen && print_gen
 	want anchors && print_anchors
 	want idle && print_idle
+	want framed && print_framed
+	if want insn; then
+		echo
+		echo "### User-space instructions per message (bench/callgrind.sh)"
+		echo
+		echo "$INSN_OUT"
+	fi
 	if want ls; then
 		echo
 		echo "### sockbox ls vs lsof (bench/ls.sh)"

@@ -18,14 +18,20 @@ static ssize_t plain_read(struct transport *t, int fd, void *buf, size_t len)
 
 static ssize_t plain_writev(struct transport *t, int fd, const struct iovec *iov, int n)
 {
-	struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
 	ssize_t w;
 
 	(void)t;
-	do
-		w = n == 1 ? send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
-			   : sendmsg(fd, &msg, MSG_NOSIGNAL);
-	while (w < 0 && errno == EINTR);
+	if (n == 1) {
+		do
+			w = send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+		while (w < 0 && errno == EINTR);
+	} else {
+		struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+
+		do
+			w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		while (w < 0 && errno == EINTR);
+	}
 	return w < 0 ? -errno : w;
 }
 

@@ -86,6 +86,9 @@ static enum frame_result parse_line(struct frame_parser *p, const char *buf, siz
 	return FRAME_OK;
 }
 
+static const char spaces[FRAME_LEN64_HDR] = "                                "
+					    "                                ";
+
 /* Checks len64 header bytes [p->scanned, upto): spaces, digits, spaces. */
 static enum frame_result scan_len64(struct frame_parser *p, const char *buf, size_t upto,
 				    const char **why)
@@ -93,6 +96,11 @@ static enum frame_result scan_len64(struct frame_parser *p, const char *buf, siz
 	for (size_t i = p->scanned; i < upto; i++) {
 		unsigned char ch = (unsigned char)buf[i];
 
+		/* The padding after the digits is most of a header: check it at once. */
+		if (p->hstate == 1 && ch == ' ' && !memcmp(buf + i, spaces, upto - i)) {
+			p->hstate = 2;
+			break;
+		}
 		if (ch == ' ') {
 			if (p->hstate == 1)
 				p->hstate = 2;

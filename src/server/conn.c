@@ -81,6 +81,11 @@ static enum conn_reason reason_for(int err)
 	return err == -ECONNRESET || err == -EPIPE ? CONN_R_RESET : CONN_R_ERROR;
 }
 
+/* Flags under which a readable event needs more than read_some(). */
+#define CONN_SLOW_FLAGS                                                                            \
+	(CONN_READ_PAUSED | CONN_PEER_EOF | CONN_LINGER | CONN_WRITE_WANTS_READ |                  \
+	 CONN_READ_WANTS_WRITE)
+
 /* Whether bytes from the peer are wanted now. */
 static bool wants_read(const struct conn *c)
 {
@@ -88,7 +93,7 @@ static bool wants_read(const struct conn *c)
 		return true; /* to discard them and see the peer's FIN */
 	if (c->phase != CONN_OPEN || (c->flags & (CONN_PEER_EOF | CONN_READ_PAUSED)))
 		return false;
-	return !input_stopped(c->in); /* what was read first goes first */
+	return !c->in || !input_stopped(c->in); /* what was read first goes first */
 }
 
 static void set_events(struct conn *c)
@@ -135,6 +140,8 @@ static void destroy(struct conn *c)
 {
 	if (c->phase == CONN_CLOSED)
 		return;
+	if (c->set->staging == c)
+		c->set->stage_len = 0; /* staged replies go with the connection */
 	c->phase = CONN_CLOSED;
 	loop_io_stop(c->set->loop, &c->io);
 	transport_close(&c->tr, c->io.fd);
@@ -182,9 +189,14 @@ static void start_linger(struct conn *c)
 	set_events(c);
 }
 
+static void flush_stage(struct conn *c);
+
 void conn_close(struct conn *c)
 {
 	if (c->phase >= CONN_CLOSING)
+		return;
+	flush_stage(c); /* what it said before closing goes first */
+	if (c->phase == CONN_CLOSED)
 		return;
 	if (!c->reason)
 		c->reason = CONN_R_SERVICE;
@@ -233,6 +245,25 @@ static int queue_rest(struct conn *c, const struct iovec *iov, int n, size_t ski
 	return 0;
 }
 
+/* Copies iov into the worker's stage when this connection is staging and it fits. */
+static bool stage(struct conn *c, const struct iovec *iov, int n, size_t total)
+{
+	struct connset *set = c->set;
+
+	if (set->staging != c || c->wq.len)
+		return false;
+	if (total > CONNSET_STAGE_SIZE - set->stage_len) {
+		flush_stage(c);
+		if (c->phase != CONN_OPEN || c->wq.len || total > CONNSET_STAGE_SIZE)
+			return false;
+	}
+	for (int i = 0; i < n; i++) {
+		memcpy(set->stage + set->stage_len, iov[i].iov_base, iov[i].iov_len);
+		set->stage_len += iov[i].iov_len;
+	}
+	return true;
+}
+
 int conn_sendv(struct conn *c, const struct iovec *iov, int n)
 {
 	size_t total = 0;
@@ -243,6 +274,8 @@ int conn_sendv(struct conn *c, const struct iovec *iov, int n)
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	if (!total)
+		return 0;
+	if (stage(c, iov, n, total))
 		return 0;
 	if (!c->wq.len && !(c->flags & CONN_WRITE_WANTS_READ)) {
 		w = transport_writev(&c->tr, c->io.fd, iov, n);
@@ -299,6 +332,37 @@ int conn_send_msg(struct conn *c, const void *data, size_t len)
 	return send_framed(c, kind, data, len, frame_trailer(kind, false));
 }
 
+/* --- staging: one write for the replies to a batch of messages --- */
+
+static void begin_batch(struct conn *c)
+{
+	c->set->staging = c;
+}
+
+/* Writes what is staged (the rest, if the transport takes less, goes to the queue). */
+static void flush_stage(struct conn *c)
+{
+	struct connset *set = c->set;
+	struct iovec iov;
+	size_t len = set->stage_len;
+
+	if (set->staging != c || !len)
+		return;
+	set->stage_len = 0;
+	set->staging = NULL; /* conn_sendv writes for real now */
+	iov = (struct iovec){.iov_base = set->stage, .iov_len = len};
+	(void)conn_sendv(c, &iov, 1);
+	if (c->phase != CONN_CLOSED)
+		set->staging = c;
+}
+
+static void end_batch(struct conn *c)
+{
+	flush_stage(c);
+	c->set->staging = NULL;
+	c->set->stage_len = 0;
+}
+
 /* --- input --- */
 
 static bool deliver(void *arg, const struct frame_msg *m)
@@ -337,16 +401,25 @@ static void feed(struct conn *c, const char *data, size_t n)
 {
 	const char *why = NULL;
 	int err = 0;
+	enum input_status st;
 
-	if (in_cfg(c)->kind == FRAME_RAW && !c->in) {
-		/* The common case, without the stage: one read, one message. */
+	begin_batch(c);
+	st = input_feed(&c->in, in_cfg(c), data, n, deliver, c, &err, &why);
+	end_batch(c);
+	if (st == INPUT_ERROR)
+		bad_input(c, err, why);
+}
+
+/* The common case, without the stage: raw framing, nothing held; one read, one message. */
+static inline void feed_fast(struct conn *c, const char *data, size_t n)
+{
+	if (c->set->in_cfg.kind == FRAME_RAW && !c->in) {
 		struct frame_msg m = {.data = data, .len = n, .frame = data, .frame_len = n};
 
 		svc(c)->message(c, &m);
-		return;
+	} else {
+		feed(c, data, n);
 	}
-	if (input_feed(&c->in, in_cfg(c), data, n, deliver, c, &err, &why) == INPUT_ERROR)
-		bad_input(c, err, why);
 }
 
 /* Once the peer has finished sending and everything owed is queued: close after the flush. */
@@ -368,7 +441,9 @@ static void finish_input(struct conn *c)
 	int err = 0;
 	enum input_status st;
 
+	begin_batch(c);
 	st = input_finish(&c->in, in_cfg(c), deliver, c, &err, &why);
+	end_batch(c);
 	if (st == INPUT_STOPPED && c->phase == CONN_OPEN) {
 		c->flags |= CONN_EOF_HELD; /* the rest is delivered once the queue drains */
 		set_events(c);
@@ -428,7 +503,7 @@ static void read_some(struct conn *c)
 		if (c->flags & CONN_LINGER)
 			set->stats.discarded += (size_t)n;
 		else
-			feed(c, set->rbuf, (size_t)n);
+			feed_fast(c, set->rbuf, (size_t)n);
 		if (!wants_read(c) || (size_t)n < CONNSET_RBUF_SIZE)
 			break;
 	}
@@ -436,7 +511,7 @@ static void read_some(struct conn *c)
 		return;
 	connset__touch(set, c);
 	/* Bytes a transport has already decrypted do not make the fd readable again. */
-	if (wants_read(c) && transport_pending(&c->tr))
+	if (transport_pending(&c->tr) && wants_read(c))
 		connset__pending(set, c);
 }
 
@@ -549,6 +624,11 @@ void conn__on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 	struct conn *c = (struct conn *)io;
 
 	(void)l;
+	/* The hot path: an open connection with bytes to read and nothing else going on. */
+	if (revents == EPOLLIN && c->phase == CONN_OPEN && !(c->flags & CONN_SLOW_FLAGS)) {
+		read_some(c);
+		return;
+	}
 	if (c->phase < CONN_OPEN) {
 		handshake(c);
 		return;
@@ -584,7 +664,12 @@ void conn__run_pending(struct conn *c)
 	if (c->phase != CONN_OPEN)
 		return;
 	if (input_stopped(c->in) && !(c->flags & CONN_READ_PAUSED)) {
-		if (input_resume(&c->in, deliver, c, &err, &why) == INPUT_ERROR) {
+		enum input_status st;
+
+		begin_batch(c);
+		st = input_resume(&c->in, deliver, c, &err, &why);
+		end_batch(c);
+		if (st == INPUT_ERROR) {
 			bad_input(c, err, why);
 			return;
 		}

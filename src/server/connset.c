@@ -18,44 +18,11 @@ struct conn_slab {
 
 /* --- lists --- */
 
-static void list_unlink(struct conn **head, struct conn **tail, struct conn *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		*head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		*tail = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void list_append(struct conn **head, struct conn **tail, struct conn *c)
-{
-	c->next = NULL;
-	c->prev = *tail;
-	if (*tail)
-		(*tail)->next = c;
-	else
-		*head = c;
-	*tail = c;
-}
-
-void connset__touch(struct connset *set, struct conn *c)
-{
-	c->last_ms = loop_now_ms(set->loop);
-	if (c->flags & CONN_LINGER || set->active_tail == c)
-		return;
-	list_unlink(&set->active_head, &set->active_tail, c);
-	list_append(&set->active_head, &set->active_tail, c);
-}
-
 void connset__linger(struct connset *set, struct conn *c)
 {
-	list_unlink(&set->active_head, &set->active_tail, c);
+	connset__list_unlink(&set->active_head, &set->active_tail, c);
 	c->last_ms = loop_now_ms(set->loop);
-	list_append(&set->linger_head, &set->linger_tail, c);
+	connset__list_append(&set->linger_head, &set->linger_tail, c);
 }
 
 void connset__pending(struct connset *set, struct conn *c)
@@ -70,9 +37,9 @@ void connset__pending(struct connset *set, struct conn *c)
 void connset__closed(struct connset *set, struct conn *c)
 {
 	if (c->flags & CONN_LINGER)
-		list_unlink(&set->linger_head, &set->linger_tail, c);
+		connset__list_unlink(&set->linger_head, &set->linger_tail, c);
 	else
-		list_unlink(&set->active_head, &set->active_tail, c);
+		connset__list_unlink(&set->active_head, &set->active_tail, c);
 	c->next = set->reap;
 	set->reap = c;
 	atomic_fetch_sub(set->active, 1);
@@ -149,7 +116,7 @@ struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *p
 	conn__init(c, set, fd, peer);
 	set->nconns++;
 	set->stats.accepted++;
-	list_append(&set->active_head, &set->active_tail, c);
+	connset__list_append(&set->active_head, &set->active_tail, c);
 	conn__start(c);
 	return c->phase == CONN_CLOSED ? NULL : c;
 }
@@ -252,11 +219,14 @@ int connset_init(struct connset *set, struct loop *loop, unsigned id, unsigned n
 	set->in_cfg.max = cfg->svc.max_message;
 	set->stride = ((sizeof(struct conn) + 15) & ~(size_t)15) + state;
 	set->rbuf = malloc(CONNSET_RBUF_SIZE);
-	if (!set->rbuf)
-		return -ENOMEM;
-	if (svc->worker_init && (err = svc->worker_init(&env, &set->svc_data))) {
+	set->stage = malloc(CONNSET_STAGE_SIZE);
+	err = !set->rbuf || !set->stage ? -ENOMEM : 0;
+	if (!err && svc->worker_init)
+		err = svc->worker_init(&env, &set->svc_data);
+	if (err) {
 		free(set->rbuf);
-		set->rbuf = NULL;
+		free(set->stage);
+		set->rbuf = set->stage = NULL;
 		return err;
 	}
 	set->svc_ready = true;
@@ -280,5 +250,6 @@ void connset_fini(struct connset *set)
 		free(s);
 	}
 	free(set->rbuf);
+	free(set->stage);
 	memset(set, 0, sizeof(*set));
 }

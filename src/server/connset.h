@@ -24,11 +24,13 @@
 #include <sys/socket.h>
 
 #include "loop/loop.h"
+#include "server/conn.h"
 #include "server/input.h"
 #include "server/server.h"
 
-#define CONNSET_RBUF_SIZE 65536
-#define CONNSET_LINGER_MS 2000 /* how long a closing connection waits for the peer's FIN */
+#define CONNSET_RBUF_SIZE  65536
+#define CONNSET_STAGE_SIZE 65536 /* replies made while one read's messages are delivered */
+#define CONNSET_LINGER_MS  2000	 /* how long a closing connection waits for the peer's FIN */
 
 struct conn;
 struct conn_slab;
@@ -42,6 +44,11 @@ struct connset {
 	bool svc_ready;		      /* worker_init ran: worker_fini must */
 	struct input_cfg in_cfg;      /* the framing every connection uses */
 	char *rbuf;
+	/* Replies to one batch of messages leave in one write: while a connection's messages are
+	 * delivered (it is "staging"), what it sends collects here and is written once after. */
+	char *stage;
+	size_t stage_len;
+	struct conn *staging;
 	size_t stride; /* bytes per slot */
 
 	struct conn *active_head, *active_tail; /* oldest activity first */
@@ -87,7 +94,40 @@ void connset_drain(struct connset *set);
 void connset_abort_all(struct connset *set);
 
 /* --- for conn.c --- */
-void connset__touch(struct connset *set, struct conn *c);   /* c had activity now */
+static inline void connset__list_unlink(struct conn **head, struct conn **tail, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		*tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static inline void connset__list_append(struct conn **head, struct conn **tail, struct conn *c)
+{
+	c->next = NULL;
+	c->prev = *tail;
+	if (*tail)
+		(*tail)->next = c;
+	else
+		*head = c;
+	*tail = c;
+}
+
+/* c had activity now: it moves to the end of the activity list. On every read: inline. */
+static inline void connset__touch(struct connset *set, struct conn *c)
+{
+	c->last_ms = loop_now_ms(set->loop);
+	if (c->flags & CONN_LINGER || set->active_tail == c)
+		return;
+	connset__list_unlink(&set->active_head, &set->active_tail, c);
+	connset__list_append(&set->active_head, &set->active_tail, c);
+}
+
 void connset__linger(struct connset *set, struct conn *c);  /* c sent its FIN */
 void connset__pending(struct connset *set, struct conn *c); /* deliver c's held input */
 void connset__closed(struct connset *set, struct conn *c);  /* c's fd is closed */

@@ -28,6 +28,12 @@
 #define STDOUT_QUEUE (1u << 20)
 #define DRAIN_MS     1000
 
+/* Per connection: the "[PEER] " prefix, made once at open. */
+struct ack_conn {
+	uint8_t len;
+	char prefix[ADDR_STR_MAX + 4];
+};
+
 struct ack_worker {
 	struct sink *out; /* shared by every worker */
 	char *line;	  /* this worker's, grown to the longest line printed */
@@ -74,11 +80,20 @@ static void ack_worker_fini(void *wdata)
 	free(aw);
 }
 
+static void ack_open(struct conn *c)
+{
+	struct ack_conn *st = conn_state(c);
+	char peer[ADDR_STR_MAX];
+
+	conn_peer_name(c, peer, sizeof(peer));
+	st->len = (uint8_t)snprintf(st->prefix, sizeof(st->prefix), "[%s] ", peer);
+}
+
 /* "[PEER] message\n", escaped, into the worker's line buffer. */
 static void print_message(struct conn *c, struct ack_worker *aw, const struct frame_msg *m)
 {
-	char peer[ADDR_STR_MAX];
-	size_t need = sizeof(peer) + 4 + m->len * ESCAPE_MAX_PER_BYTE + 2, n;
+	struct ack_conn *st = conn_state(c);
+	size_t need = st->len + m->len * ESCAPE_MAX_PER_BYTE + 2, n;
 
 	if (need > aw->cap) {
 		char *p = realloc(aw->line, need);
@@ -90,9 +105,8 @@ static void print_message(struct conn *c, struct ack_worker *aw, const struct fr
 		aw->line = p;
 		aw->cap = need;
 	}
-	conn_peer_name(c, peer, sizeof(peer));
-	n = (size_t)snprintf(aw->line, aw->cap, "[%s] ", peer);
-	n += escape_text(aw->line + n, aw->cap - n, m->data, m->len);
+	memcpy(aw->line, st->prefix, st->len);
+	n = st->len + escape_text(aw->line + st->len, aw->cap - st->len, m->data, m->len);
 	aw->line[n++] = '\n';
 	sink_write(aw->out, aw->line, n);
 }
@@ -120,5 +134,7 @@ const struct service service_ack = {
 	.fini = ack_fini,
 	.worker_init = ack_worker_init,
 	.worker_fini = ack_worker_fini,
+	.state_size = sizeof(struct ack_conn),
+	.open = ack_open,
 	.message = ack_message,
 };

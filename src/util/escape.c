@@ -17,6 +17,17 @@ static int put(char *out, size_t size, size_t *used, const char *s, size_t k)
 	return 1;
 }
 
+/* prefix, then c as two lower-case hex digits, into out. */
+static void hex2(char *out, const char *prefix, unsigned char c)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t p = strlen(prefix);
+
+	memcpy(out, prefix, p);
+	out[p] = digits[c >> 4];
+	out[p + 1] = digits[c & 15];
+}
+
 size_t escape_text(char *out, size_t size, const char *data, size_t n)
 {
 	size_t used = 0, i = 0;
@@ -26,13 +37,21 @@ size_t escape_text(char *out, size_t size, const char *data, size_t n)
 		return 0;
 	while (i < n) {
 		unsigned char c = (unsigned char)data[i];
-		size_t k = utf8_unit_at(data + i, n - i);
+		size_t k;
 		int ok;
 
+		if (c >= 0x20 && c < 0x7f && c != '\\') { /* printable ASCII: most text */
+			if (used + 2 > size)
+				break;
+			out[used++] = (char)c;
+			i++;
+			continue;
+		}
+		k = c < 0x80 ? 1 : utf8_unit_at(data + i, n - i);
 		if (k > 1) {
 			/* U+0080..U+009F (C1 controls) are C2 80..C2 9F. */
 			if (k == 2 && c == 0xc2 && (unsigned char)data[i + 1] < 0xa0) {
-				snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)data[i + 1]);
+				hex2(esc, "\\u00", (unsigned char)data[i + 1]);
 				ok = put(out, size, &used, esc, 6);
 			} else {
 				ok = put(out, size, &used, data + i, k);
@@ -46,7 +65,7 @@ size_t escape_text(char *out, size_t size, const char *data, size_t n)
 		} else if (c == '\\') {
 			ok = put(out, size, &used, "\\\\", 2);
 		} else if (c < 0x20 || c >= 0x7f) {
-			snprintf(esc, sizeof(esc), "\\x%02x", c);
+			hex2(esc, "\\x", c);
 			ok = put(out, size, &used, esc, 4);
 		} else {
 			ok = put(out, size, &used, data + i, 1);

@@ -13,6 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* After a wake-up the thread lets a little more collect before writing (unless this much is
+ * queued already), so a busy producer costs a wake-up and a write() per few ms, not per line. */
+#define SINK_BATCH     16384
+#define SINK_LINGER_NS 2000000
+
 struct sink {
 	int fd;
 	pthread_t thread;
@@ -24,9 +29,23 @@ struct sink {
 	uint64_t queued_pieces; /* pieces queued and not yet fully written */
 	uint64_t dropped, reported;
 	bool stop, broken, ended;
+	bool idle; /* the thread waits for bytes: a writer must wake it */
 	sink_report_fn report;
 	void *arg;
 };
+
+static void wait_a_little(struct sink *s)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += SINK_LINGER_NS;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&s->more, &s->mu, &until);
+}
 
 static void *run(void *arg)
 {
@@ -39,8 +58,13 @@ static void *run(void *arg)
 		size_t run_len;
 		ssize_t w;
 
-		while (!s->len && !s->stop)
+		while (!s->len && !s->stop) {
+			s->idle = true;
 			pthread_cond_wait(&s->more, &s->mu);
+			s->idle = false;
+			if (s->len && s->len < SINK_BATCH && !s->stop)
+				wait_a_little(s);
+		}
 		if (!s->len)
 			break;
 		run_len = s->head + s->len > s->cap ? s->cap - s->head : s->len;
@@ -130,7 +154,8 @@ bool sink_write(struct sink *s, const char *data, size_t n)
 		s->len += n;
 		s->queued_pieces++;
 		kept = true;
-		pthread_cond_signal(&s->more);
+		if (s->idle) /* else it is writing, and will look again before it sleeps */
+			pthread_cond_signal(&s->more);
 	} else {
 		s->dropped++;
 	}

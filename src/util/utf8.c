@@ -74,7 +74,15 @@ size_t utf8_reverse_some(const char *s, size_t *end, char *out, size_t cap)
 	size_t e = *end, used = 0;
 
 	while (e) {
-		size_t k = utf8_unit_before(s, e);
+		size_t k;
+
+		if ((unsigned char)s[e - 1] < 0x80) { /* ASCII: most text */
+			if (used == cap)
+				break;
+			out[used++] = s[--e];
+			continue;
+		}
+		k = utf8_unit_before(s, e);
 
 		if (used + k > cap)
 			break;
