@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 
 #include "net/sock.h"
-#include "server/connset.h"
 #include "server/input.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -38,12 +37,84 @@ const char *conn_reason_str(enum conn_reason r)
 
 static const struct service_config *svc_cfg(const struct conn *c)
 {
-	return &c->set->cfg->svc;
+	return &c->env->cfg->svc;
 }
 
 static const struct service *svc(const struct conn *c)
 {
-	return c->set->cfg->svc.service;
+	return c->env->cfg->svc.service;
+}
+
+/* --- the env's lists --- */
+
+static void list_unlink(struct conn **head, struct conn **tail, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		*tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void list_append(struct conn **head, struct conn **tail, struct conn *c)
+{
+	c->next = NULL;
+	c->prev = *tail;
+	if (*tail)
+		(*tail)->next = c;
+	else
+		*head = c;
+	*tail = c;
+}
+
+/* c had activity now: the end of the activity list (unless it lingers). */
+static void list_touch(struct conn *c)
+{
+	struct conn_env *env = c->env;
+
+	c->last_ms = loop_now_ms(env->loop);
+	if (c->flags & CONN_LINGER || env->active_tail == c)
+		return;
+	list_unlink(&env->active_head, &env->active_tail, c);
+	list_append(&env->active_head, &env->active_tail, c);
+}
+
+/* c sent its FIN: from the activity list to the linger list. */
+static void list_linger(struct conn *c)
+{
+	struct conn_env *env = c->env;
+
+	list_unlink(&env->active_head, &env->active_tail, c);
+	c->last_ms = loop_now_ms(env->loop);
+	list_append(&env->linger_head, &env->linger_tail, c);
+}
+
+/* c has held input to deliver at the end of the turn. */
+static void list_pending(struct conn *c)
+{
+	if (c->flags & CONN_PENDING)
+		return;
+	c->flags |= CONN_PENDING;
+	c->pending_next = c->env->pending;
+	c->env->pending = c;
+}
+
+/* c's fd is closed: off its list, onto the reap list. */
+static void list_closed(struct conn *c)
+{
+	struct conn_env *env = c->env;
+
+	if (c->flags & CONN_LINGER)
+		list_unlink(&env->linger_head, &env->linger_tail, c);
+	else
+		list_unlink(&env->active_head, &env->active_tail, c);
+	c->next = env->reap;
+	env->reap = c;
+	atomic_fetch_sub(env->active, 1);
 }
 
 char *conn_peer_name(const struct conn *c, char *buf, size_t size)
@@ -58,7 +129,7 @@ void *conn_state(struct conn *c)
 
 void *conn_worker_data(const struct conn *c)
 {
-	return c->set->svc_data;
+	return c->env->svc_data;
 }
 
 const struct service_config *conn_config(const struct conn *c)
@@ -111,7 +182,7 @@ static void set_events(struct conn *c)
 		if (c->wq.len || (c->flags & (CONN_WANT_WRITABLE | CONN_READ_WANTS_WRITE)))
 			ev |= EPOLLOUT;
 	}
-	err = loop_io_set(c->set->loop, &c->io, ev);
+	err = loop_io_set(c->env->loop, &c->io, ev);
 	if (err)
 		conn_abort(c, CONN_R_ERROR, err);
 }
@@ -119,11 +190,11 @@ static void set_events(struct conn *c)
 static void log_close(const struct conn *c)
 {
 	char peer[ADDR_STR_MAX];
-	uint64_t ms = loop_now_ms(c->set->loop) - c->start_ms;
+	uint64_t ms = loop_now_ms(c->env->loop) - c->start_ms;
 	struct log_field f[] = {
 		LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
-		LOG_UINT("worker", c->set->id),
-		LOG_UINT("active", atomic_load(c->set->active)),
+		LOG_UINT("worker", c->env->id),
+		LOG_UINT("active", atomic_load(c->env->active)),
 		LOG_UINT("in", c->bytes_in),
 		LOG_UINT("out", c->bytes_out),
 		LOG_DBL("duration", (double)ms / 1000.0),
@@ -140,16 +211,16 @@ static void destroy(struct conn *c)
 {
 	if (c->phase == CONN_CLOSED)
 		return;
-	if (c->set->staging == c)
-		c->set->stage_len = 0; /* staged replies go with the connection */
+	if (c->env->staging == c)
+		c->env->stage_len = 0; /* staged replies go with the connection */
 	c->phase = CONN_CLOSED;
-	loop_io_stop(c->set->loop, &c->io);
+	loop_io_stop(c->env->loop, &c->io);
 	transport_close(&c->tr, c->io.fd);
 	c->io.fd = -1;
 	bufq_fini(&c->wq);
 	if (c->reason == CONN_R_ERROR || c->reason == CONN_R_NOMEM)
-		c->set->stats.errors++;
-	connset__closed(c->set, c);
+		c->env->stats.errors++;
+	list_closed(c);
 	if (log_enabled(LOG_LEVEL_INFO))
 		log_close(c);
 }
@@ -185,7 +256,7 @@ static void start_linger(struct conn *c)
 	}
 	c->flags |= CONN_LINGER;
 	c->phase = CONN_CLOSING;
-	connset__linger(c->set, c);
+	list_linger(c);
 	set_events(c);
 }
 
@@ -219,7 +290,7 @@ void conn_want_writable(struct conn *c)
 static void account_out(struct conn *c, size_t n)
 {
 	c->bytes_out += n;
-	c->set->stats.bytes_out += n;
+	c->env->stats.bytes_out += n;
 }
 
 /* Queues what the transport did not take of iov (skip bytes of it were written). */
@@ -239,7 +310,7 @@ static int queue_rest(struct conn *c, const struct iovec *iov, int n, size_t ski
 		}
 		skip = 0;
 	}
-	if (c->wq.len > c->set->cfg->high_water)
+	if (c->wq.len > c->env->cfg->high_water)
 		c->flags |= CONN_READ_PAUSED;
 	set_events(c);
 	return 0;
@@ -248,18 +319,18 @@ static int queue_rest(struct conn *c, const struct iovec *iov, int n, size_t ski
 /* Copies iov into the worker's stage when this connection is staging and it fits. */
 static bool stage(struct conn *c, const struct iovec *iov, int n, size_t total)
 {
-	struct connset *set = c->set;
+	struct conn_env *env = c->env;
 
-	if (set->staging != c || c->wq.len)
+	if (env->staging != c || c->wq.len)
 		return false;
-	if (total > CONNSET_STAGE_SIZE - set->stage_len) {
+	if (total > CONN_STAGE_SIZE - env->stage_len) {
 		flush_stage(c);
-		if (c->phase != CONN_OPEN || c->wq.len || total > CONNSET_STAGE_SIZE)
+		if (c->phase != CONN_OPEN || c->wq.len || total > CONN_STAGE_SIZE)
 			return false;
 	}
 	for (int i = 0; i < n; i++) {
-		memcpy(set->stage + set->stage_len, iov[i].iov_base, iov[i].iov_len);
-		set->stage_len += iov[i].iov_len;
+		memcpy(env->stage + env->stage_len, iov[i].iov_base, iov[i].iov_len);
+		env->stage_len += iov[i].iov_len;
 	}
 	return true;
 }
@@ -336,31 +407,31 @@ int conn_send_msg(struct conn *c, const void *data, size_t len)
 
 static void begin_batch(struct conn *c)
 {
-	c->set->staging = c;
+	c->env->staging = c;
 }
 
 /* Writes what is staged (the rest, if the transport takes less, goes to the queue). */
 static void flush_stage(struct conn *c)
 {
-	struct connset *set = c->set;
+	struct conn_env *env = c->env;
 	struct iovec iov;
-	size_t len = set->stage_len;
+	size_t len = env->stage_len;
 
-	if (set->staging != c || !len)
+	if (env->staging != c || !len)
 		return;
-	set->stage_len = 0;
-	set->staging = NULL; /* conn_sendv writes for real now */
-	iov = (struct iovec){.iov_base = set->stage, .iov_len = len};
+	env->stage_len = 0;
+	env->staging = NULL; /* conn_sendv writes for real now */
+	iov = (struct iovec){.iov_base = env->stage, .iov_len = len};
 	(void)conn_sendv(c, &iov, 1);
 	if (c->phase != CONN_CLOSED)
-		set->staging = c;
+		env->staging = c;
 }
 
 static void end_batch(struct conn *c)
 {
 	flush_stage(c);
-	c->set->staging = NULL;
-	c->set->stage_len = 0;
+	c->env->staging = NULL;
+	c->env->stage_len = 0;
 }
 
 /* --- input --- */
@@ -383,9 +454,9 @@ static void bad_input(struct conn *c, int err, const char *why)
 		conn_abort(c, CONN_R_NOMEM, err);
 		return;
 	}
-	c->set->stats.bad_input++;
+	c->env->stats.bad_input++;
 	LOG_WARN("bad-input", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
-		 LOG_UINT("worker", c->set->id), LOG_STR("reason", why),
+		 LOG_UINT("worker", c->env->id), LOG_STR("reason", why),
 		 LOG_UINT("max_message", svc_cfg(c)->max_message));
 	/* Replies already owed still go out, then our FIN; the rest of the input is discarded. */
 	c->reason = CONN_R_BAD_INPUT;
@@ -394,7 +465,7 @@ static void bad_input(struct conn *c, int err, const char *why)
 
 static const struct input_cfg *in_cfg(const struct conn *c)
 {
-	return &c->set->in_cfg;
+	return &c->env->in_cfg;
 }
 
 static void feed(struct conn *c, const char *data, size_t n)
@@ -413,7 +484,7 @@ static void feed(struct conn *c, const char *data, size_t n)
 /* The common case, without the stage: raw framing, nothing held; one read, one message. */
 static inline void feed_fast(struct conn *c, const char *data, size_t n)
 {
-	if (c->set->in_cfg.kind == FRAME_RAW && !c->in) {
+	if (c->env->in_cfg.kind == FRAME_RAW && !c->in) {
 		struct frame_msg m = {.data = data, .len = n, .frame = data, .frame_len = n};
 
 		svc(c)->message(c, &m);
@@ -484,10 +555,10 @@ static void on_read_error(struct conn *c, ssize_t n)
 /* Reads up to a few buffers' worth and feeds each to the input stage. */
 static void read_some(struct conn *c)
 {
-	struct connset *set = c->set;
+	struct conn_env *env = c->env;
 
 	for (int i = 0; i < CONN_READS_PER_WAKE; i++) {
-		ssize_t n = transport_read(&c->tr, c->io.fd, set->rbuf, CONNSET_RBUF_SIZE);
+		ssize_t n = transport_read(&c->tr, c->io.fd, env->rbuf, CONN_RBUF_SIZE);
 
 		c->flags &= (uint16_t)~CONN_READ_WANTS_WRITE;
 		if (n < 0) {
@@ -499,20 +570,20 @@ static void read_some(struct conn *c)
 			break;
 		}
 		c->bytes_in += (size_t)n;
-		set->stats.bytes_in += (size_t)n;
+		env->stats.bytes_in += (size_t)n;
 		if (c->flags & CONN_LINGER)
-			set->stats.discarded += (size_t)n;
+			env->stats.discarded += (size_t)n;
 		else
-			feed_fast(c, set->rbuf, (size_t)n);
-		if (!wants_read(c) || (size_t)n < CONNSET_RBUF_SIZE)
+			feed_fast(c, env->rbuf, (size_t)n);
+		if (!wants_read(c) || (size_t)n < CONN_RBUF_SIZE)
 			break;
 	}
 	if (c->phase == CONN_CLOSED)
 		return;
-	connset__touch(set, c);
+	list_touch(c);
 	/* Bytes a transport has already decrypted do not make the fd readable again. */
 	if (transport_pending(&c->tr) && wants_read(c))
-		connset__pending(set, c);
+		list_pending(c);
 }
 
 /* --- writing --- */
@@ -533,7 +604,7 @@ static void drained(struct conn *c)
 		return;
 	}
 	if (input_stopped(c->in) || (c->flags & CONN_EOF_HELD))
-		connset__pending(c->set, c);
+		list_pending(c);
 	else if (c->flags & CONN_DRAINING)
 		conn__drain(c);
 	set_events(c);
@@ -558,7 +629,7 @@ static void flush(struct conn *c)
 	}
 	bufq_consume(&c->wq, (size_t)w);
 	account_out(c, (size_t)w);
-	connset__touch(c->set, c);
+	list_touch(c);
 	if (!c->wq.len)
 		drained(c);
 }
@@ -569,15 +640,15 @@ static void refuse(struct conn *c, const char *why)
 {
 	char peer[ADDR_STR_MAX];
 
-	c->set->stats.refused++;
+	c->env->stats.refused++;
 	LOG_WARN("refused", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
-		 LOG_UINT("worker", c->set->id), LOG_STR("reason", why));
+		 LOG_UINT("worker", c->env->id), LOG_STR("reason", why));
 	conn_abort(c, CONN_R_REFUSED, 0);
 }
 
 static void open_service(struct conn *c)
 {
-	const struct server_config *cfg = c->set->cfg;
+	const struct server_config *cfg = c->env->cfg;
 	const char *why;
 
 	if (cfg->admit && (why = cfg->admit(cfg->admit_arg, &c->peer))) {
@@ -589,8 +660,8 @@ static void open_service(struct conn *c)
 		char peer[ADDR_STR_MAX];
 
 		LOG_INFO("open", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
-			 LOG_UINT("worker", c->set->id),
-			 LOG_UINT("active", atomic_load(c->set->active)));
+			 LOG_UINT("worker", c->env->id),
+			 LOG_UINT("active", atomic_load(c->env->active)));
 	}
 	if (svc_cfg(c)->banner_len && conn_send(c, svc_cfg(c)->banner, svc_cfg(c)->banner_len))
 		return;
@@ -687,16 +758,16 @@ void conn__run_pending(struct conn *c)
 	set_events(c);
 }
 
-void conn__init(struct conn *c, struct connset *set, int fd, const struct sockaddr *peer)
+void conn__init(struct conn *c, struct conn_env *env, int fd, const struct sockaddr *peer)
 {
-	memset(c, 0, CONN_STATE_OFFSET + set->cfg->svc.service->state_size);
-	c->set = set;
+	memset(c, 0, CONN_STATE_OFFSET + env->cfg->svc.service->state_size);
+	c->env = env;
 	loop_io_init(&c->io, fd, conn__on_io, c);
 	c->tr.ops = &transport_plain;
 	bufq_init(&c->wq);
 	addr_compact_set(&c->peer, peer);
 	c->phase = CONN_HANDSHAKE; /* no listener reads a PROXY header yet */
-	c->start_ms = c->last_ms = loop_now_ms(set->loop);
+	c->start_ms = c->last_ms = loop_now_ms(env->loop);
 }
 
 int conn__start(struct conn *c)
@@ -729,6 +800,11 @@ void conn__drain(struct conn *c)
 		return;
 	c->reason = CONN_R_DRAIN;
 	conn_close(c);
+}
+
+void conn__touch(struct conn *c)
+{
+	list_touch(c);
 }
 
 bool conn__quiet(const struct conn *c)

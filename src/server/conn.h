@@ -12,7 +12,7 @@
  *   input      server/input.h: the framing turns bytes into messages; held ones wait
  *   service    callbacks (server/service.h) with state_size bytes of state (conn_state)
  * A service's close() runs after the dispatch batch in which the connection closed, never
- * inside its own message() (connset reaps).
+ * inside its own message() (the env's owner, server/connset, reaps).
  *
  * Memory: an idle connection is this struct (plus the service's state) and nothing else.
  * Reads land in the worker's shared buffer; bytes are copied only for a partial message
@@ -34,15 +34,51 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <stdatomic.h>
+
 #include "loop/loop.h"
 #include "net/addr.h"
 #include "net/transport.h"
 #include "proto/frame.h"
+#include "server/input.h"
+#include "server/server.h"
 #include "server/service.h"
 #include "util/buf.h"
 
-struct connset;
-struct input;
+struct conn;
+
+#define CONN_RBUF_SIZE	65536
+#define CONN_STAGE_SIZE 65536 /* replies made while one read's messages are delivered */
+#define CONN_LINGER_MS	2000  /* how long a closing connection waits for the peer's FIN */
+
+/*
+ * What a connection needs from the worker that serves it: the loop, the configuration, the
+ * buffers every connection of the worker shares, the lists a connection moves between, and
+ * the counters. Its owner (server/connset) embeds it and runs the lists at the end of each
+ * loop turn; conn.c reads it and moves connections between the lists.
+ */
+struct conn_env {
+	struct loop *loop;
+	unsigned id; /* the worker's, for logs */
+	const struct server_config *cfg;
+	atomic_uint_fast64_t *active; /* open stream connections of every worker (--max-conns) */
+	void *svc_data;		      /* the service's per-worker data */
+	struct input_cfg in_cfg;      /* the framing every connection uses */
+	char *rbuf;		      /* CONN_RBUF_SIZE: every read lands here */
+	/* Replies to one batch of messages leave in one write: while a connection's messages are
+	 * delivered (it is "staging"), what it sends collects here and is written once after. */
+	char *stage; /* CONN_STAGE_SIZE */
+	size_t stage_len;
+	struct conn *staging;
+
+	struct conn *active_head, *active_tail; /* oldest activity first */
+	struct conn *linger_head, *linger_tail; /* FIN sent, waiting for the peer's */
+	struct conn *pending;			/* input to deliver at the end of the turn */
+	struct conn *reap;			/* closed: close() and back to the pool */
+	size_t nconns;				/* not yet reaped */
+
+	struct server_stats stats; /* this worker's */
+};
 
 enum conn_phase {
 	CONN_HEADER,	/* reading a PROXY protocol header */
@@ -81,7 +117,7 @@ enum conn_reason {
 
 struct conn {
 	struct loop_io io;
-	struct connset *set;
+	struct conn_env *env;
 	struct conn *prev, *next; /* activity or linger list, or the free/reap list */
 	struct conn *pending_next;
 	struct transport tr;
@@ -139,10 +175,10 @@ char *conn_peer_name(const struct conn *c, char *buf, size_t size);
 /* Text for a close reason ("peer closed", "idle timeout", ...). */
 const char *conn_reason_str(enum conn_reason r);
 
-/* --- for connset and the worker --- */
+/* --- for connset, which owns the env --- */
 
-/* Sets c up on an accepted non-blocking fd (plain transport) and lists it. */
-void conn__init(struct conn *c, struct connset *set, int fd, const struct sockaddr *peer);
+/* Sets c up on an accepted non-blocking fd (plain transport) and lists it on env. */
+void conn__init(struct conn *c, struct conn_env *env, int fd, const struct sockaddr *peer);
 /* Starts reading and moves c through its phases. Returns 0 or a negative errno. */
 int conn__start(struct conn *c);
 /* The loop callback for a connection's fd. */
@@ -153,6 +189,8 @@ void conn__run_pending(struct conn *c);
 void conn__reaped(struct conn *c);
 /* Server drain: serves what has arrived, then closes once nothing is owed. */
 void conn__drain(struct conn *c);
+/* c is busy: the end of the activity list, as if it had just read or written. */
+void conn__touch(struct conn *c);
 /* Idle sweep: true when c has nothing waiting (no input held or unread, nothing queued). */
 bool conn__quiet(const struct conn *c);
 

@@ -16,33 +16,15 @@ struct conn_slab {
 	max_align_t slots[]; /* SLAB_CONNS slots of set->stride bytes */
 };
 
-/* --- lists --- */
-
-void connset__linger(struct connset *set, struct conn *c)
+static void list_append(struct conn **head, struct conn **tail, struct conn *c)
 {
-	connset__list_unlink(&set->active_head, &set->active_tail, c);
-	c->last_ms = loop_now_ms(set->loop);
-	connset__list_append(&set->linger_head, &set->linger_tail, c);
-}
-
-void connset__pending(struct connset *set, struct conn *c)
-{
-	if (c->flags & CONN_PENDING)
-		return;
-	c->flags |= CONN_PENDING;
-	c->pending_next = set->pending;
-	set->pending = c;
-}
-
-void connset__closed(struct connset *set, struct conn *c)
-{
-	if (c->flags & CONN_LINGER)
-		connset__list_unlink(&set->linger_head, &set->linger_tail, c);
+	c->next = NULL;
+	c->prev = *tail;
+	if (*tail)
+		(*tail)->next = c;
 	else
-		connset__list_unlink(&set->active_head, &set->active_tail, c);
-	c->next = set->reap;
-	set->reap = c;
-	atomic_fetch_sub(set->active, 1);
+		*head = c;
+	*tail = c;
 }
 
 /* --- the pool --- */
@@ -78,11 +60,11 @@ static void slot_put(struct connset *set, struct conn *c)
 /* Takes a slot under --max-conns. False: over the limit, nothing taken. */
 static bool reserve(struct connset *set)
 {
-	uint64_t max = set->cfg->max_conns;
+	uint64_t max = set->env.cfg->max_conns;
 
-	if (atomic_fetch_add(set->active, 1) < max || !max)
+	if (atomic_fetch_add(set->env.active, 1) < max || !max)
 		return true;
-	atomic_fetch_sub(set->active, 1);
+	atomic_fetch_sub(set->env.active, 1);
 	return false;
 }
 
@@ -92,10 +74,10 @@ static void refuse(struct connset *set, int fd, const struct sockaddr *peer, con
 	struct addr_compact pc;
 
 	close(fd);
-	set->stats.refused++;
+	set->env.stats.refused++;
 	addr_compact_set(&pc, peer);
 	LOG_WARN("refused", LOG_STR("peer", addr_compact_format(&pc, name, sizeof(name))),
-		 LOG_UINT("worker", set->id), LOG_STR("reason", reason));
+		 LOG_UINT("worker", set->env.id), LOG_STR("reason", reason));
 }
 
 struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *peer)
@@ -108,15 +90,15 @@ struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *p
 	}
 	c = slot_get(set);
 	if (!c) {
-		atomic_fetch_sub(set->active, 1);
-		set->stats.errors++;
+		atomic_fetch_sub(set->env.active, 1);
+		set->env.stats.errors++;
 		refuse(set, fd, peer, "out of memory");
 		return NULL;
 	}
-	conn__init(c, set, fd, peer);
-	set->nconns++;
-	set->stats.accepted++;
-	connset__list_append(&set->active_head, &set->active_tail, c);
+	conn__init(c, &set->env, fd, peer);
+	set->env.nconns++;
+	set->env.stats.accepted++;
+	list_append(&set->env.active_head, &set->env.active_tail, c);
 	conn__start(c);
 	return c->phase == CONN_CLOSED ? NULL : c;
 }
@@ -128,16 +110,16 @@ void connset_turn_end(struct connset *set)
 	struct conn *c;
 
 	/* Delivering may close connections; they are reaped below in the same turn. */
-	while ((c = set->pending)) {
-		set->pending = c->pending_next;
+	while ((c = set->env.pending)) {
+		set->env.pending = c->pending_next;
 		c->pending_next = NULL;
 		conn__run_pending(c);
 	}
-	while ((c = set->reap)) {
-		set->reap = c->next;
+	while ((c = set->env.reap)) {
+		set->env.reap = c->next;
 		conn__reaped(c);
 		slot_put(set, c);
-		set->nconns--;
+		set->env.nconns--;
 	}
 }
 
@@ -152,23 +134,23 @@ static void credit(struct conn *head, uint64_t now, uint64_t stalled_ms)
 
 void connset_sweep(struct connset *set, uint64_t idle_ms, uint64_t stalled_ms)
 {
-	uint64_t now = loop_now_ms(set->loop);
+	uint64_t now = loop_now_ms(set->env.loop);
 	struct conn *c;
 
 	if (stalled_ms) {
-		credit(set->active_head, now, stalled_ms);
-		credit(set->linger_head, now, stalled_ms);
+		credit(set->env.active_head, now, stalled_ms);
+		credit(set->env.linger_head, now, stalled_ms);
 	}
-	while ((c = set->linger_head) && now - c->last_ms >= CONNSET_LINGER_MS)
+	while ((c = set->env.linger_head) && now - c->last_ms >= CONN_LINGER_MS)
 		conn_abort(c, CONN_R_NONE, 0);
-	while (idle_ms && (c = set->active_head) && now - c->last_ms >= idle_ms) {
+	while (idle_ms && (c = set->env.active_head) && now - c->last_ms >= idle_ms) {
 		if (!conn__quiet(c)) {
 			/* Input waiting or output queued: busy, not idle. */
-			connset__touch(set, c);
+			conn__touch(c);
 			continue;
 		}
 		c->reason = CONN_R_IDLE;
-		set->stats.idle_closed++;
+		set->env.stats.idle_closed++;
 		if (c->phase == CONN_OPEN)
 			conn_close(c); /* our FIN; moves it to the linger list */
 		else
@@ -180,7 +162,7 @@ void connset_drain(struct connset *set)
 {
 	struct conn *c, *next;
 
-	for (c = set->active_head; c; c = next) {
+	for (c = set->env.active_head; c; c = next) {
 		next = c->next;
 		conn__drain(c);
 	}
@@ -188,10 +170,10 @@ void connset_drain(struct connset *set)
 
 void connset_abort_all(struct connset *set)
 {
-	while (set->active_head)
-		conn_abort(set->active_head, CONN_R_DRAIN, 0);
-	while (set->linger_head)
-		conn_abort(set->linger_head, CONN_R_DRAIN, 0);
+	while (set->env.active_head)
+		conn_abort(set->env.active_head, CONN_R_DRAIN, 0);
+	while (set->env.linger_head)
+		conn_abort(set->env.linger_head, CONN_R_DRAIN, 0);
 }
 
 /* --- life cycle --- */
@@ -200,7 +182,7 @@ int connset_init(struct connset *set, struct loop *loop, unsigned id, unsigned n
 		 const struct server_config *cfg, atomic_uint_fast64_t *active, void *svc_shared)
 {
 	const struct service *svc = cfg->svc.service;
-	struct service_env env = {
+	struct service_env senv = {
 		.worker = id,
 		.nworkers = nworkers,
 		.loop = loop,
@@ -211,22 +193,22 @@ int connset_init(struct connset *set, struct loop *loop, unsigned id, unsigned n
 	int err;
 
 	memset(set, 0, sizeof(*set));
-	set->loop = loop;
-	set->id = id;
-	set->cfg = cfg;
-	set->active = active;
-	set->in_cfg.kind = cfg->svc.framing;
-	set->in_cfg.max = cfg->svc.max_message;
+	set->env.loop = loop;
+	set->env.id = id;
+	set->env.cfg = cfg;
+	set->env.active = active;
+	set->env.in_cfg.kind = cfg->svc.framing;
+	set->env.in_cfg.max = cfg->svc.max_message;
 	set->stride = ((sizeof(struct conn) + 15) & ~(size_t)15) + state;
-	set->rbuf = malloc(CONNSET_RBUF_SIZE);
-	set->stage = malloc(CONNSET_STAGE_SIZE);
-	err = !set->rbuf || !set->stage ? -ENOMEM : 0;
+	set->env.rbuf = malloc(CONN_RBUF_SIZE);
+	set->env.stage = malloc(CONN_STAGE_SIZE);
+	err = !set->env.rbuf || !set->env.stage ? -ENOMEM : 0;
 	if (!err && svc->worker_init)
-		err = svc->worker_init(&env, &set->svc_data);
+		err = svc->worker_init(&senv, &set->env.svc_data);
 	if (err) {
-		free(set->rbuf);
-		free(set->stage);
-		set->rbuf = set->stage = NULL;
+		free(set->env.rbuf);
+		free(set->env.stage);
+		set->env.rbuf = set->env.stage = NULL;
 		return err;
 	}
 	set->svc_ready = true;
@@ -238,18 +220,18 @@ void connset_fini(struct connset *set)
 	const struct service *svc;
 	struct conn_slab *s;
 
-	if (!set->cfg)
+	if (!set->env.cfg)
 		return;
-	svc = set->cfg->svc.service;
+	svc = set->env.cfg->svc.service;
 	connset_abort_all(set);
 	connset_turn_end(set);
 	if (set->svc_ready && svc->worker_fini)
-		svc->worker_fini(set->svc_data);
+		svc->worker_fini(set->env.svc_data);
 	while ((s = set->slabs)) {
 		set->slabs = s->next;
 		free(s);
 	}
-	free(set->rbuf);
-	free(set->stage);
+	free(set->env.rbuf);
+	free(set->env.stage);
 	memset(set, 0, sizeof(*set));
 }

@@ -253,7 +253,7 @@ void server_get_stats(const struct server *s, struct server_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		const struct server_stats *w = &s->workers[i].set.stats;
+		const struct server_stats *w = &s->workers[i].set.env.stats;
 
 		out->accepted += w->accepted;
 		out->refused += w->refused;

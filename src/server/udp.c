@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "server/connset.h"
+#include "server/conn.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -27,7 +27,7 @@ struct udp_port {
 	struct iovec out_iov[UDP_BATCH];
 	struct sockaddr_storage out_addr[UDP_BATCH];
 
-	struct connset *set;
+	struct conn_env *env;
 };
 
 int udp_port_new(struct udp_port **out)
@@ -55,9 +55,9 @@ void udp_port_free(struct udp_port *p)
 	free(p);
 }
 
-void udp_port_attach(struct udp_port *p, struct connset *set)
+void udp_port_attach(struct udp_port *p, struct conn_env *env)
 {
-	p->set = set;
+	p->env = env;
 }
 
 char *dgram_peer_name(const struct dgram *d, char *buf, size_t size)
@@ -70,12 +70,12 @@ char *dgram_peer_name(const struct dgram *d, char *buf, size_t size)
 
 const struct service_config *dgram_config(const struct dgram *d)
 {
-	return &d->set->cfg->svc;
+	return &d->env->cfg->svc;
 }
 
 void *dgram_worker_data(const struct dgram *d)
 {
-	return d->set->svc_data;
+	return d->env->svc_data;
 }
 
 int dgram_reply(struct dgram *d, const void *data, size_t len)
@@ -85,7 +85,7 @@ int dgram_reply(struct dgram *d, const void *data, size_t len)
 
 	if (len > UDP_DGRAM_MAX || i == UDP_BATCH ||
 	    p->out_used + len > (size_t)UDP_BATCH * UDP_DGRAM_MAX) {
-		d->set->stats.errors++;
+		d->env->stats.errors++;
 		LOG_DEBUG("udp-drop", LOG_STR("reason", "more replies than one batch holds"));
 		return -ENOBUFS;
 	}
@@ -116,12 +116,12 @@ static bool send_pending(struct udp_port *p, int fd)
 				continue;
 			/* This datagram cannot be sent (too big, no route): skip it. */
 			LOG_DEBUG("udp-drop", LOG_STR("error", sb_strerror(-errno)));
-			p->set->stats.errors++;
+			p->env->stats.errors++;
 			p->out_sent++;
 			continue;
 		}
 		for (int i = 0; i < n; i++)
-			p->set->stats.bytes_out += p->out_msgs[p->out_sent + (unsigned)i].msg_len;
+			p->env->stats.bytes_out += p->out_msgs[p->out_sent + (unsigned)i].msg_len;
 		p->out_sent += (unsigned)n;
 	}
 	p->out_n = p->out_sent = 0;
@@ -146,19 +146,19 @@ static int receive(struct udp_port *p, int fd)
 
 static void dispatch(struct udp_port *p, int n)
 {
-	struct connset *set = p->set;
-	const struct service *svc = set->cfg->svc.service;
+	struct conn_env *env = p->env;
+	const struct service *svc = env->cfg->svc.service;
 
 	for (int i = 0; i < n; i++) {
 		struct dgram d = {
 			.port = p,
-			.set = set,
+			.env = env,
 			.peer = (const struct sockaddr *)&p->in_addr[i],
 			.peerlen = p->in_msgs[i].msg_hdr.msg_namelen,
 		};
 
-		set->stats.datagrams_in++;
-		set->stats.bytes_in += p->in_msgs[i].msg_len;
+		env->stats.datagrams_in++;
+		env->stats.bytes_in += p->in_msgs[i].msg_len;
 		svc->datagram(&d, p->in_iov[i].iov_base, p->in_msgs[i].msg_len);
 	}
 }

@@ -21,13 +21,13 @@
 #include "loop/loop.h"
 #include "server/service.h"
 
-struct connset;
+struct conn_env;
 struct udp_port;
 
 /* One received datagram, for the service's datagram() callback (borrowed for the call). */
 struct dgram {
 	struct udp_port *port;
-	struct connset *set;
+	struct conn_env *env;
 	const struct sockaddr *peer;
 	socklen_t peerlen;
 };
@@ -53,6 +53,6 @@ void udp_port_free(struct udp_port *p);
  * pointed at the worker's connset first (udp_port_attach).
  */
 void udp__on_io(struct loop *l, struct loop_io *io, uint32_t revents);
-void udp_port_attach(struct udp_port *p, struct connset *set);
+void udp_port_attach(struct udp_port *p, struct conn_env *env);
 
 #endif

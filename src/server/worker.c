@@ -19,7 +19,7 @@ static void on_turn_end(struct loop *l, void *arg)
 	struct worker *w = arg;
 
 	connset_turn_end(&w->set);
-	if (w->draining && w->set.nconns == 0)
+	if (w->draining && w->set.env.nconns == 0)
 		loop_stop(l);
 }
 
@@ -35,7 +35,7 @@ static void pause_accepting(struct worker *w, int err)
 	if (w->accept_starved)
 		return; /* said once per episode, not every 100 ms */
 	w->accept_starved = true;
-	w->set.stats.errors++;
+	w->set.env.stats.errors++;
 	LOG_WARN("accept-paused", LOG_UINT("worker", w->id), LOG_STR("error", sb_strerror(err)),
 		 LOG_UINT("retry_ms", ACCEPT_BACKOFF_MS));
 }
@@ -124,7 +124,7 @@ static int listen_all(struct worker *w)
 		if (wl->transport != ADDR_UDP)
 			continue;
 		wl->io.arg = wl->udp;
-		udp_port_attach(wl->udp, &w->set);
+		udp_port_attach(wl->udp, &w->set.env);
 		if ((err = loop_io_set(w->loop, &wl->io, EPOLLIN)))
 			return err;
 	}
@@ -167,7 +167,7 @@ static void start_drain(struct worker *w)
 	loop_timer_stop(w->loop, &w->backoff);
 	loop_timer_start(w->loop, &w->drain_deadline, w->cfg->drain_timeout_ms, 0);
 	connset_drain(&w->set);
-	if (w->set.nconns == 0)
+	if (w->set.env.nconns == 0)
 		loop_stop(w->loop);
 }
 

@@ -310,7 +310,7 @@ static void test_half_close_gets_every_reply_then_eof(void **state)
 	assert_memory_equal(back, data, n);
 	drain_peer(f, back, 1, &eof);
 	assert_true(eof);
-	assert_int_equal(f->set.nconns, 0);
+	assert_int_equal(f->set.env.nconns, 0);
 	assert_int_equal(closes_seen, 1);
 	free(data);
 	free(back);
@@ -334,9 +334,9 @@ static void test_close_sends_what_is_queued_then_eof(void **state)
 	/* Our FIN is out; the peer closes too, and the connection goes away. */
 	close(f->peer);
 	f->peer = open("/dev/null", O_RDONLY);
-	for (int i = 0; i < 10 && f->set.nconns; i++)
+	for (int i = 0; i < 10 && f->set.env.nconns; i++)
 		turn(f);
-	assert_int_equal(f->set.nconns, 0);
+	assert_int_equal(f->set.env.nconns, 0);
 	free(data);
 	free(back);
 }
@@ -353,8 +353,8 @@ static void test_abort_drops_the_queue_and_closes_at_once(void **state)
 	conn_abort(f->c, CONN_R_ERROR, -EIO);
 	assert_int_equal(closes_seen, 0); /* close() runs at the end of the turn */
 	connset_turn_end(&f->set);
-	assert_int_equal(f->set.nconns, 0);
-	assert_int_equal(f->set.stats.errors, 1);
+	assert_int_equal(f->set.env.nconns, 0);
+	assert_int_equal(f->set.env.stats.errors, 1);
 	assert_true(drain_peer(f, buf, sizeof(buf), &eof) < (ssize_t)sizeof(big));
 	assert_true(eof);
 	assert_int_equal(closes_seen, 1);
@@ -366,9 +366,9 @@ static void test_peer_vanishing_closes_the_connection(void **state)
 
 	close(f->peer);
 	f->peer = open("/dev/null", O_RDONLY);
-	for (int i = 0; i < 10 && f->set.nconns; i++)
+	for (int i = 0; i < 10 && f->set.env.nconns; i++)
 		turn(f);
-	assert_int_equal(f->set.nconns, 0);
+	assert_int_equal(f->set.env.nconns, 0);
 	assert_int_equal(f->active, 0);
 }
 
@@ -394,7 +394,7 @@ static void test_idle_connection_is_closed_after_the_timeout(void **state)
 		drain_peer(f, buf, sizeof(buf), &eof);
 	}
 	assert_true(eof);
-	assert_int_equal(f->set.stats.idle_closed, 1);
+	assert_int_equal(f->set.env.stats.idle_closed, 1);
 }
 
 static void test_max_conns_refuses_one_more(void **state)
@@ -406,7 +406,7 @@ static void test_max_conns_refuses_one_more(void **state)
 	f->cfg.max_conns = 1;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	assert_null(adopt(f, sv[0]));
-	assert_int_equal(f->set.stats.refused, 1);
+	assert_int_equal(f->set.env.stats.refused, 1);
 	assert_int_equal(f->active, 1);
 	/* The refused fd was closed: the other end sees EOF. */
 	assert_int_equal(read(sv[1], &sa, 1), 0);
@@ -434,10 +434,10 @@ static void test_close_runs_after_the_batch_not_inside_message(void **state)
 	assert_int_equal(loop_run_once(f->loop, 10), 0);
 	assert_int_equal(closes_seen_in_message, 0);
 	assert_int_equal(closes_seen, 0);
-	assert_int_equal(f->set.nconns, 1); /* closed but not yet reaped: its state is alive */
+	assert_int_equal(f->set.env.nconns, 1); /* closed but not yet reaped: its state is alive */
 	connset_turn_end(&f->set);
 	assert_int_equal(closes_seen, 1);
-	assert_int_equal(f->set.nconns, 0);
+	assert_int_equal(f->set.env.nconns, 0);
 }
 
 static void test_state_is_per_connection_and_zeroed_at_open(void **state)
@@ -559,7 +559,7 @@ static void test_bad_input_closes_that_connection_after_owed_replies(void **stat
 	assert_int_equal(read_all(f, buf, sizeof(buf), &eof), sizeof(frame));
 	assert_memory_equal(buf, frame, sizeof(frame));
 	assert_true(eof); /* our FIN after the owed reply */
-	assert_int_equal(f->set.stats.bad_input, 1);
+	assert_int_equal(f->set.env.stats.bad_input, 1);
 	assert_int_equal(f->c->reason, CONN_R_BAD_INPUT);
 	/* The other connection never noticed. */
 	assert_int_equal(write(sv[1], frame, sizeof(frame)), (ssize_t)sizeof(frame));
@@ -596,7 +596,7 @@ static void test_sweep_spares_busy_connections_and_stalled_time(void **state)
 	turn(f);
 	connset_sweep(&f->set, 40, 0);
 	assert_int_equal(f->c->phase, CONN_OPEN);
-	assert_int_equal(f->set.stats.idle_closed, 0);
+	assert_int_equal(f->set.env.stats.idle_closed, 0);
 	free(data);
 }
 
