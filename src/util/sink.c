@@ -3,6 +3,8 @@
  * the head, writes it without the lock (cancellable only there), and gives the space back.
  * A piece is counted as kept or dropped as a whole; the bytes written are not re-split
  * into pieces, so a pieces-not-written count at free time is an estimate per queued piece.
+ * A thread stuck in write() (nobody reads) is not cancelled: sink_free leaves the sink to it
+ * ("orphaned"), and the thread frees it when its write finally returns (or the process ends).
  */
 #include "util/sink.h"
 
@@ -29,6 +31,7 @@ struct sink {
 	uint64_t queued_pieces; /* pieces queued and not yet fully written */
 	uint64_t dropped, reported;
 	bool stop, broken, ended;
+	bool orphaned; /* sink_free gave up waiting: the thread frees the sink */
 	bool idle; /* the thread waits for bytes: a writer must wake it */
 	sink_report_fn report;
 	void *arg;
@@ -47,12 +50,19 @@ static void wait_a_little(struct sink *s)
 	pthread_cond_timedwait(&s->more, &s->mu, &until);
 }
 
+static void destroy(struct sink *s)
+{
+	pthread_cond_destroy(&s->done);
+	pthread_cond_destroy(&s->more);
+	pthread_mutex_destroy(&s->mu);
+	free(s->ring);
+	free(s);
+}
+
 static void *run(void *arg)
 {
 	struct sink *s = arg;
-	int old;
 
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		size_t run_len;
@@ -69,10 +79,10 @@ static void *run(void *arg)
 			break;
 		run_len = s->head + s->len > s->cap ? s->cap - s->head : s->len;
 		pthread_mutex_unlock(&s->mu);
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
 		w = write(s->fd, s->ring + s->head, run_len);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 		pthread_mutex_lock(&s->mu);
+		if (s->orphaned) /* nobody waits for these bytes any more */
+			break;
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
@@ -99,6 +109,11 @@ static void *run(void *arg)
 		}
 	}
 	s->ended = true;
+	if (s->orphaned) {
+		pthread_mutex_unlock(&s->mu);
+		destroy(s);
+		return NULL;
+	}
 	pthread_cond_broadcast(&s->done);
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -123,11 +138,7 @@ int sink_new(int fd, size_t capacity, sink_report_fn report, void *arg, struct s
 	pthread_cond_init(&s->done, NULL);
 	err = pthread_create(&s->thread, NULL, run, s);
 	if (err) {
-		pthread_cond_destroy(&s->done);
-		pthread_cond_destroy(&s->more);
-		pthread_mutex_destroy(&s->mu);
-		free(s->ring);
-		free(s);
+		destroy(s);
 		return -err;
 	}
 	*out = s;
@@ -200,20 +211,16 @@ uint64_t sink_free(struct sink *s, uint64_t timeout_ms)
 	while (!s->ended && pthread_cond_timedwait(&s->done, &s->mu, &until) == 0)
 		;
 	if (!s->ended) {
-		/* Stuck in write(): nobody reads. What is queued is lost. */
-		s->dropped += s->queued_pieces;
+		/* Stuck in write(): nobody reads. What is queued is lost; the thread frees s. */
+		dropped = s->dropped + s->queued_pieces;
+		s->orphaned = true;
 		pthread_mutex_unlock(&s->mu);
-		pthread_cancel(s->thread);
-		pthread_join(s->thread, NULL);
-	} else {
-		pthread_mutex_unlock(&s->mu);
-		pthread_join(s->thread, NULL);
+		pthread_detach(s->thread);
+		return dropped;
 	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
 	dropped = s->dropped;
-	pthread_cond_destroy(&s->done);
-	pthread_cond_destroy(&s->more);
-	pthread_mutex_destroy(&s->mu);
-	free(s->ring);
-	free(s);
+	destroy(s);
 	return dropped;
 }

@@ -35,9 +35,10 @@ void sink_drop(struct sink *s);
 uint64_t sink_dropped(struct sink *s);
 
 /*
- * Waits up to timeout_ms for what is queued to be written, then stops the thread (even one
- * stuck in write()) and frees s. Returns the pieces dropped in all, counting those never
- * written. NULL is a no-op returning 0.
+ * Waits up to timeout_ms for what is queued to be written, then stops the thread and frees s.
+ * A thread still stuck in write() (nobody reads) is left to finish on its own and frees s
+ * itself; the caller must not use s after this either way. Returns the pieces dropped in all,
+ * counting those never written. NULL is a no-op returning 0.
  */
 uint64_t sink_free(struct sink *s, uint64_t timeout_ms);
 
