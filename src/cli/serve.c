@@ -28,6 +28,8 @@ enum {
 	OPT_BANNER,
 	OPT_DISCONNECT,
 	OPT_LIST,
+	OPT_REUSE_PORT,
+	OPT_RCVBUF,
 };
 
 static const struct option long_opts[] = {
@@ -42,6 +44,8 @@ static const struct option long_opts[] = {
 	{"banner", required_argument, NULL, OPT_BANNER},
 	{"disconnect-message", required_argument, NULL, OPT_DISCONNECT},
 	{"list-services", no_argument, NULL, OPT_LIST},
+	{"reuse-port", no_argument, NULL, OPT_REUSE_PORT},
+	{"rcvbuf", required_argument, NULL, OPT_RCVBUF},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -72,6 +76,10 @@ static void usage(FILE *f)
 		"      --idle-timeout DUR  close connections with no traffic for DUR (default: never)\n"
 		"      --drain-timeout DUR on SIGINT/SIGTERM, time to finish in-flight replies\n"
 		"                          before closing (default 5s); a second signal stops at once\n"
+		"      --reuse-port        join the port's SO_REUSEPORT group even when another\n"
+		"                          server is in it (to take over from it; see README)\n"
+		"      --rcvbuf SIZE       UDP listeners' receive buffer (default 4M; past\n"
+		"                          net.core.rmem_max only when privileged)\n"
 		"      --framing FRAMING   how the input is cut into messages: raw (each read),\n"
 		"                          line (up to \\n), len64 (64-byte decimal length header),\n"
 		"                          u32 (4-byte big-endian length); default: the service's\n"
@@ -89,6 +97,8 @@ static void usage(FILE *f)
 		"DUR is a number with a unit: 500ms, 5s, 2m, 1h (no unit: seconds).\n"
 		"Prints 'listening on ADDR' on stderr for every listener once it is ready, one log\n"
 		"line per connection opened and closed, and a summary when it exits.\n\n"
+		"Signals: SIGINT/SIGTERM stop listening and drain (a second one: stop now),\n"
+		"SIGHUP re-reads what can be re-read, SIGUSR1 logs a status line, SIGUSR2 is ignored.\n\n"
 		"Exit status: 0 after SIGINT/SIGTERM, 1 cannot listen or runtime failure,\n"
 		"2 usage error, 3 a listen address did not resolve.\n");
 }
@@ -180,6 +190,15 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_LIST:
 		o->list = true;
+		return 0;
+	case OPT_REUSE_PORT:
+		o->cfg.reuse_port = true;
+		return 0;
+	case OPT_RCVBUF:
+		if (!cli_size("serve", "--rcvbuf", arg, 4096, 1u << 30, &v))
+			return EXIT_USAGE;
+		o->cfg.udp_rcvbuf = (size_t)v;
+		o->cfg.udp_rcvbuf_asked = true;
 		return 0;
 	case 'q':
 		o->level = LOG_LEVEL_WARN;
@@ -303,22 +322,42 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* Appends ", N what" to text when n is not 0 (the summary's explanations). */
+static void explain(char *text, size_t size, uint64_t n, const char *what)
+{
+	size_t used = strlen(text);
+
+	if (n)
+		snprintf(text + used, size - used, "%s%" PRIu64 " %s",
+			 strchr(text, ';') ? ", " : "; ", n, what);
+}
+
 static void print_summary(const struct server_stats *st, uint64_t ms)
 {
 	struct log_field f[] = {
-		LOG_UINT("connections", st->accepted),	  LOG_UINT("refused", st->refused),
-		LOG_UINT("bytes_in", st->bytes_in),	  LOG_UINT("bytes_out", st->bytes_out),
-		LOG_UINT("datagrams", st->datagrams_in),  LOG_UINT("errors", st->errors),
+		LOG_UINT("connections", st->accepted),
+		LOG_UINT("refused", st->refused),
+		LOG_UINT("bytes_in", st->bytes_in),
+		LOG_UINT("bytes_out", st->bytes_out),
+		LOG_UINT("datagrams", st->datagrams_in),
+		LOG_UINT("errors", st->errors),
 		LOG_DBL("duration", (double)ms / 1000.0),
+		LOG_UINT("discarded_bytes", st->discarded),
+		LOG_UINT("bad_input", st->bad_input),
+		LOG_UINT("udp_dropped", st->udp_dropped),
 	};
-	char text[512];
+	char text[768];
 
 	snprintf(text, sizeof(text),
-		 "sockbox: served %" PRIu64 " connections (%" PRIu64 " refused), %" PRIu64
+		 "sockbox: served %" PRIu64 " connection%s (%" PRIu64 " refused), %" PRIu64
 		 " bytes in, %" PRIu64 " bytes out, %" PRIu64 " datagrams, %" PRIu64
 		 " errors in %.3fs",
-		 st->accepted, st->refused, st->bytes_in, st->bytes_out, st->datagrams_in,
-		 st->errors, (double)ms / 1000.0);
+		 st->accepted, st->accepted == 1 ? "" : "s", st->refused, st->bytes_in,
+		 st->bytes_out, st->datagrams_in, st->errors, (double)ms / 1000.0);
+	/* Where bytes in and bytes out differ for reasons other than the service's own. */
+	explain(text, sizeof(text), st->discarded, "bytes read after closing, discarded");
+	explain(text, sizeof(text), st->bad_input, "connections closed for bad input");
+	explain(text, sizeof(text), st->udp_dropped, "datagrams dropped by the kernel");
 	cli_notice(text, "summary", f, sizeof(f) / sizeof(f[0]));
 }
 

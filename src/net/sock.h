@@ -16,14 +16,19 @@ struct sock_listen_opts {
 	bool reuseport; /* SO_REUSEPORT, so every worker can have its own socket */
 	bool v6only;	/* IPV6_V6ONLY for AF_INET6 (false: dual-stack) */
 	int backlog;	/* TCP/unix; 0 = default (SOMAXCONN) */
+	int rcvbuf;	/* datagram sockets: receive buffer to ask for; 0 = the kernel's */
+	int rcvbuf_got; /* out: the receive buffer the kernel granted (data bytes) */
 };
 
 /*
  * Creates, configures, binds and (for SOCK_STREAM) listens on sa. SO_REUSEADDR is always
- * set for TCP. Returns the fd or a negative errno (-EADDRINUSE, -EACCES, ...).
+ * set for TCP. For a datagram socket with opts->rcvbuf, asks for that receive buffer
+ * (SO_RCVBUFFORCE when privileged, else SO_RCVBUF, which net.core.rmem_max caps), turns on
+ * SO_RXQ_OVFL (the kernel's drop count with each datagram) and reports what it got in
+ * opts->rcvbuf_got. Returns the fd or a negative errno (-EADDRINUSE, -EACCES, ...).
  */
 int sock_listen(int family, int socktype, const struct sockaddr *sa, socklen_t len,
-		const struct sock_listen_opts *opts);
+		struct sock_listen_opts *opts);
 
 /*
  * Binds a unix stream/dgram socket at spec's path. An existing socket file that nobody

@@ -219,7 +219,7 @@ static void destroy(struct conn *c)
 	c->io.fd = -1;
 	bufq_fini(&c->wq);
 	if (c->reason == CONN_R_ERROR || c->reason == CONN_R_NOMEM)
-		c->env->stats.errors++;
+		COUNTER_INC(c->env->stats.errors);
 	list_closed(c);
 	if (log_enabled(LOG_LEVEL_INFO))
 		log_close(c);
@@ -290,7 +290,7 @@ void conn_want_writable(struct conn *c)
 static void account_out(struct conn *c, size_t n)
 {
 	c->bytes_out += n;
-	c->env->stats.bytes_out += n;
+	COUNTER_ADD(c->env->stats.bytes_out, n);
 }
 
 /* Queues what the transport did not take of iov (skip bytes of it were written). */
@@ -403,6 +403,8 @@ int conn_send_msg(struct conn *c, const void *data, size_t len)
 	return send_framed(c, kind, data, len, frame_trailer(kind, false));
 }
 
+static void drain_if_done(struct conn *c);
+
 /* --- staging: one write for the replies to a batch of messages --- */
 
 static void begin_batch(struct conn *c)
@@ -454,7 +456,7 @@ static void bad_input(struct conn *c, int err, const char *why)
 		conn_abort(c, CONN_R_NOMEM, err);
 		return;
 	}
-	c->env->stats.bad_input++;
+	COUNTER_INC(c->env->stats.bad_input);
 	LOG_WARN("bad-input", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
 		 LOG_UINT("worker", c->env->id), LOG_STR("reason", why),
 		 LOG_UINT("max_message", svc_cfg(c)->max_message));
@@ -570,9 +572,9 @@ static void read_some(struct conn *c)
 			break;
 		}
 		c->bytes_in += (size_t)n;
-		env->stats.bytes_in += (size_t)n;
+		COUNTER_ADD(env->stats.bytes_in, (size_t)n);
 		if (c->flags & CONN_LINGER)
-			env->stats.discarded += (size_t)n;
+			COUNTER_ADD(env->stats.discarded, (size_t)n);
 		else
 			feed_fast(c, env->rbuf, (size_t)n);
 		if (!wants_read(c) || (size_t)n < CONN_RBUF_SIZE)
@@ -584,6 +586,8 @@ static void read_some(struct conn *c)
 	/* Bytes a transport has already decrypted do not make the fd readable again. */
 	if (transport_pending(&c->tr) && wants_read(c))
 		list_pending(c);
+	else if (c->flags & CONN_DRAINING)
+		drain_if_done(c);
 }
 
 /* --- writing --- */
@@ -606,7 +610,7 @@ static void drained(struct conn *c)
 	if (input_stopped(c->in) || (c->flags & CONN_EOF_HELD))
 		list_pending(c);
 	else if (c->flags & CONN_DRAINING)
-		conn__drain(c);
+		drain_if_done(c);
 	set_events(c);
 }
 
@@ -640,7 +644,7 @@ static void refuse(struct conn *c, const char *why)
 {
 	char peer[ADDR_STR_MAX];
 
-	c->env->stats.refused++;
+	COUNTER_INC(c->env->stats.refused);
 	LOG_WARN("refused", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
 		 LOG_UINT("worker", c->env->id), LOG_STR("reason", why));
 	conn_abort(c, CONN_R_REFUSED, 0);
@@ -753,8 +757,8 @@ void conn__run_pending(struct conn *c)
 	}
 	if (wants_read(c) && transport_pending(&c->tr))
 		read_some(c);
-	if (c->phase == CONN_OPEN && (c->flags & CONN_DRAINING) && !input_stopped(c->in))
-		conn__drain(c);
+	if (c->flags & CONN_DRAINING)
+		drain_if_done(c);
 	set_events(c);
 }
 
@@ -785,21 +789,31 @@ void conn__reaped(struct conn *c)
 	input_free(&c->in);
 }
 
+/*
+ * Draining: close c once nothing it sent is still unanswered. A message held (behind a full
+ * queue, or half arrived) is served first; a client accepted just before the drain that has
+ * not sent anything yet gets CONN_DRAIN_GRACE_MS to send its first request. The drain
+ * deadline bounds all of it.
+ */
+static void drain_if_done(struct conn *c)
+{
+	if (c->phase != CONN_OPEN || c->in || (c->flags & CONN_EOF_HELD))
+		return;
+	if (!c->bytes_in && loop_now_ms(c->env->loop) - c->start_ms < CONN_DRAIN_GRACE_MS)
+		return;
+	c->reason = CONN_R_DRAIN;
+	conn_close(c);
+}
+
 void conn__drain(struct conn *c)
 {
 	if (c->phase >= CONN_CLOSING)
 		return;
 	c->flags |= CONN_DRAINING;
-	/* Serve what has already arrived first. */
+	/* Serve what has already arrived first (read_some closes it when that is all). */
 	if (wants_read(c))
 		read_some(c);
-	if (c->phase >= CONN_CLOSING)
-		return;
-	/* Messages held behind a full queue are served before the goodbye (run_pending). */
-	if (c->phase == CONN_OPEN && (input_stopped(c->in) || (c->flags & CONN_EOF_HELD)))
-		return;
-	c->reason = CONN_R_DRAIN;
-	conn_close(c);
+	drain_if_done(c);
 }
 
 void conn__touch(struct conn *c)

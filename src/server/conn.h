@@ -44,12 +44,14 @@
 #include "server/server.h"
 #include "server/service.h"
 #include "util/buf.h"
+#include "util/counter.h"
 
 struct conn;
 
-#define CONN_RBUF_SIZE	65536
-#define CONN_STAGE_SIZE 65536 /* replies made while one read's messages are delivered */
-#define CONN_LINGER_MS	2000  /* how long a closing connection waits for the peer's FIN */
+#define CONN_RBUF_SIZE	    65536
+#define CONN_STAGE_SIZE	    65536 /* replies made while one read's messages are delivered */
+#define CONN_LINGER_MS	    2000  /* how long a closing connection waits for the peer's FIN */
+#define CONN_DRAIN_GRACE_MS 1000  /* draining: how long a silent new client may take to speak */
 
 /*
  * What a connection needs from the worker that serves it: the loop, the configuration, the
@@ -77,7 +79,7 @@ struct conn_env {
 	struct conn *reap;			/* closed: close() and back to the pool */
 	size_t nconns;				/* not yet reaped */
 
-	struct server_stats stats; /* this worker's */
+	struct server_counters stats; /* this worker's */
 };
 
 enum conn_phase {
@@ -187,7 +189,11 @@ void conn__on_io(struct loop *l, struct loop_io *io, uint32_t revents);
 void conn__run_pending(struct conn *c);
 /* c was reaped: runs the service's close() if open() ran, frees what c still holds. */
 void conn__reaped(struct conn *c);
-/* Server drain: serves what has arrived, then closes once nothing is owed. */
+/*
+ * Server drain: serves what has arrived, then closes once nothing is owed; a client that
+ * has not sent anything yet gets CONN_DRAIN_GRACE_MS. Call again (the worker's sweep does)
+ * to close those whose grace ran out.
+ */
 void conn__drain(struct conn *c);
 /* c is busy: the end of the activity list, as if it had just read or written. */
 void conn__touch(struct conn *c);

@@ -74,7 +74,7 @@ static void refuse(struct connset *set, int fd, const struct sockaddr *peer, con
 	struct addr_compact pc;
 
 	close(fd);
-	set->env.stats.refused++;
+	COUNTER_INC(set->env.stats.refused);
 	addr_compact_set(&pc, peer);
 	LOG_WARN("refused", LOG_STR("peer", addr_compact_format(&pc, name, sizeof(name))),
 		 LOG_UINT("worker", set->env.id), LOG_STR("reason", reason));
@@ -91,13 +91,13 @@ struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *p
 	c = slot_get(set);
 	if (!c) {
 		atomic_fetch_sub(set->env.active, 1);
-		set->env.stats.errors++;
+		COUNTER_INC(set->env.stats.errors);
 		refuse(set, fd, peer, "out of memory");
 		return NULL;
 	}
 	conn__init(c, &set->env, fd, peer);
 	set->env.nconns++;
-	set->env.stats.accepted++;
+	COUNTER_INC(set->env.stats.accepted);
 	list_append(&set->env.active_head, &set->env.active_tail, c);
 	conn__start(c);
 	return c->phase == CONN_CLOSED ? NULL : c;
@@ -150,7 +150,7 @@ void connset_sweep(struct connset *set, uint64_t idle_ms, uint64_t stalled_ms)
 			continue;
 		}
 		c->reason = CONN_R_IDLE;
-		set->env.stats.idle_closed++;
+		COUNTER_INC(set->env.stats.idle_closed);
 		if (c->phase == CONN_OPEN)
 			conn_close(c); /* our FIN; moves it to the linger list */
 		else

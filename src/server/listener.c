@@ -2,12 +2,15 @@
 #include "server/listener.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "net/sock.h"
+#include "util/log.h"
 
 static void set_port(struct sockaddr *sa, in_port_t port)
 {
@@ -24,23 +27,42 @@ static in_port_t get_port(const struct sockaddr *sa)
 	return ((const struct sockaddr_in6 *)sa)->sin6_port;
 }
 
-void listener_close(struct listener *l)
+void listener_unlink(struct listener *l)
 {
-	for (unsigned i = 0; i < l->nfds; i++)
-		close(l->fds[i]);
-	l->nfds = 0;
-	if (l->unlink_path[0])
+	struct stat st;
+
+	if (!l->unlink_path[0])
+		return;
+	if (lstat(l->unlink_path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
 		unlink(l->unlink_path);
 	l->unlink_path[0] = '\0';
 }
 
-int listener_fd(const struct listener *l, unsigned worker)
+void listener_close(struct listener *l)
 {
-	return l->fds[l->nfds == 1 ? 0 : worker];
+	for (unsigned i = 0; i < l->nfds; i++)
+		if (l->fds[i] >= 0)
+			close(l->fds[i]);
+	l->nfds = 0;
+	listener_unlink(l);
+}
+
+int listener_take_fd(struct listener *l, unsigned worker)
+{
+	int fd;
+
+	if (l->transport == ADDR_UNIX) {
+		fd = fcntl(l->fds[0], F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	fd = l->fds[worker];
+	l->fds[worker] = -1;
+	return fd;
 }
 
 static int open_unix(const struct addr_spec *spec, struct listener *l)
 {
+	struct stat st;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd = sock_listen_unix(spec, SOCK_STREAM, 0);
@@ -49,8 +71,11 @@ static int open_unix(const struct addr_spec *spec, struct listener *l)
 		return fd;
 	l->fds[0] = fd;
 	l->nfds = 1;
-	if (spec->path[0] != '@')
+	if (spec->path[0] != '@' && lstat(spec->path, &st) == 0) {
 		strcpy(l->unlink_path, spec->path);
+		l->dev = st.st_dev;
+		l->ino = st.st_ino;
+	}
 	if (sock_local_addr(fd, &ss, &len) == 0)
 		addr_format((struct sockaddr *)&ss, len, l->name, sizeof(l->name));
 	else
@@ -59,19 +84,37 @@ static int open_unix(const struct addr_spec *spec, struct listener *l)
 }
 
 /* One socket per worker on ai's address, the first one choosing the port if it is 0. */
-static int open_inet(const struct addr_spec *spec, const struct addrinfo *ai,
-		     enum addr_family family, unsigned nworkers, struct listener *l)
+/* Says once when the kernel granted less UDP receive buffer than was asked for. */
+static void check_rcvbuf(const struct listener_opts *o, const struct listener *l, int got)
 {
-	struct sock_listen_opts opts = {.reuseport = true, .v6only = family == ADDR_IPV6};
+	if (got >= o->udp_rcvbuf)
+		return;
+	if (o->rcvbuf_asked)
+		LOG_WARN("rcvbuf-capped", LOG_STR("listener", l->name),
+			 LOG_INT("asked", o->udp_rcvbuf), LOG_INT("got", got),
+			 LOG_STR("raise", "sysctl net.core.rmem_max"));
+	else
+		LOG_DEBUG("rcvbuf-capped", LOG_STR("listener", l->name),
+			  LOG_INT("asked", o->udp_rcvbuf), LOG_INT("got", got));
+}
+
+static int open_inet(const struct addr_spec *spec, const struct addrinfo *ai,
+		     const struct listener_opts *o, struct listener *l)
+{
+	struct sock_listen_opts opts = {
+		.reuseport = true,
+		.v6only = o->family == ADDR_IPV6,
+		.rcvbuf = spec->transport == ADDR_UDP ? o->udp_rcvbuf : 0,
+	};
 	struct sockaddr_storage ss;
 	socklen_t len = ai->ai_addrlen;
 	int err;
 
 	memcpy(&ss, ai->ai_addr, len);
-	if (get_port((struct sockaddr *)&ss) != 0 &&
+	if (get_port((struct sockaddr *)&ss) != 0 && !o->reuse_port &&
 	    sock_addr_in_use(ai->ai_family, ai->ai_socktype, (struct sockaddr *)&ss, len))
 		return -EADDRINUSE;
-	for (l->nfds = 0; l->nfds < nworkers; l->nfds++) {
+	for (l->nfds = 0; l->nfds < o->nworkers; l->nfds++) {
 		int fd = sock_listen(ai->ai_family, ai->ai_socktype, (struct sockaddr *)&ss, len,
 				     &opts);
 
@@ -92,6 +135,8 @@ static int open_inet(const struct addr_spec *spec, const struct addrinfo *ai,
 	}
 	addr_format_transport(spec->transport, (struct sockaddr *)&ss, len, l->name,
 			      sizeof(l->name));
+	if (opts.rcvbuf)
+		check_rcvbuf(o, l, opts.rcvbuf_got);
 	return 0;
 
 out_close:
@@ -99,8 +144,8 @@ out_close:
 	return err;
 }
 
-int listener_open(const struct addr_spec *spec, enum addr_family family, unsigned nworkers,
-		  struct listener *out, size_t max, size_t *n, char *failed, size_t size)
+int listener_open(const struct addr_spec *spec, const struct listener_opts *o, struct listener *out,
+		  size_t max, size_t *n, char *failed, size_t size)
 {
 	struct addrinfo *res, *ai;
 	size_t first = *n;
@@ -117,7 +162,7 @@ int listener_open(const struct addr_spec *spec, enum addr_family family, unsigne
 			(*n)++;
 		return err;
 	}
-	err = addr_resolve(spec, true, family, &res);
+	err = addr_resolve(spec, true, o->family, &res);
 	if (err)
 		return err;
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -127,7 +172,7 @@ int listener_open(const struct addr_spec *spec, enum addr_family family, unsigne
 		}
 		memset(&out[*n], 0, sizeof(out[*n]));
 		out[*n].transport = spec->transport;
-		err = open_inet(spec, ai, family, nworkers, &out[*n]);
+		err = open_inet(spec, ai, o, &out[*n]);
 		if (err == -EADDRNOTAVAIL || err == -EAFNOSUPPORT) {
 			/* e.g. a name with an IPv6 address on a host without IPv6: skip it. */
 			opened_err = opened_err ? opened_err : err;

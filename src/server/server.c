@@ -21,7 +21,8 @@ struct server {
 	unsigned nworkers; /* initialised */
 	struct worker_shared shared;
 	struct loop *loop; /* the main thread's: signals, worker exits */
-	sigset_t signals;  /* SIGINT, SIGTERM: blocked from server_open on */
+	sigset_t signals;  /* SIGINT, SIGTERM, SIGHUP, SIGUSR1: blocked from server_open on */
+	uint64_t start_ms; /* when server_run started, for uptime */
 	sigset_t old_mask; /* restored by server_free */
 	void *svc_shared;  /* what the service's init() made */
 	bool svc_ready;	   /* init() ran: fini() must */
@@ -34,6 +35,7 @@ void server_config_init(struct server_config *cfg)
 	cfg->drain_timeout_ms = 5000;
 	cfg->high_water = 256 * 1024;
 	cfg->svc.max_message = FRAME_MAX_DEFAULT;
+	cfg->udp_rcvbuf = SERVER_UDP_RCVBUF;
 }
 
 static unsigned transport_bit(enum addr_transport t)
@@ -43,6 +45,14 @@ static unsigned transport_bit(enum addr_transport t)
 
 static int open_listeners(struct server *s, struct server_open_error *err)
 {
+	struct listener_opts o = {
+		.family = s->cfg.family,
+		.nworkers = s->cfg.workers,
+		.reuse_port = s->cfg.reuse_port,
+		.udp_rcvbuf = (int)s->cfg.udp_rcvbuf,
+		.rcvbuf_asked = s->cfg.udp_rcvbuf_asked,
+	};
+
 	for (size_t i = 0; i < s->cfg.nlisten; i++) {
 		const struct addr_spec *spec = &s->cfg.listen[i];
 		int rc;
@@ -52,9 +62,8 @@ static int open_listeners(struct server *s, struct server_open_error *err)
 			err->what = "serve";
 			return -EPROTONOSUPPORT;
 		}
-		rc = listener_open(spec, s->cfg.family, s->cfg.workers, s->listeners,
-				   SERVER_MAX_LISTENERS, &s->nlisteners, err->addr,
-				   sizeof(err->addr));
+		rc = listener_open(spec, &o, s->listeners, SERVER_MAX_LISTENERS, &s->nlisteners,
+				   err->addr, sizeof(err->addr));
 		if (rc) {
 			err->what = sb_is_resolver_error(rc) ? "resolve" : "listen on";
 			return rc;
@@ -82,9 +91,10 @@ static int init_workers(struct server *s)
 		if (err)
 			return err;
 		for (size_t i = 0; i < s->nlisteners; i++) {
-			const struct listener *l = &s->listeners[i];
+			struct listener *l = &s->listeners[i];
+			int fd = listener_take_fd(l, s->nworkers);
 
-			err = worker_add_listener(w, listener_fd(l, s->nworkers), l->transport);
+			err = fd < 0 ? fd : worker_add_listener(w, fd, l->transport);
 			if (err) {
 				s->nworkers++; /* so server_free finishes it */
 				return err;
@@ -95,7 +105,8 @@ static int init_workers(struct server *s)
 }
 
 /*
- * From here on SIGINT and SIGTERM wait for the signalfd, so one sent the moment the
+ * From here on SIGINT, SIGTERM, SIGHUP and SIGUSR1 wait for the signalfd (SIGUSR2 is ignored:
+ * none of them may kill a server mid-reply), so a signal sent the moment the
  * readiness line appears still drains instead of killing the process. Worker threads
  * inherit the mask. A shell starts `cmd &` with SIGINT ignored; Linux still queues a
  * blocked, ignored signal for a signalfd but valgrind drops it, so take the default back.
@@ -103,11 +114,16 @@ static int init_workers(struct server *s)
 static void block_signals(struct server *s)
 {
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
 	sigemptyset(&s->signals);
 	sigaddset(&s->signals, SIGINT);
 	sigaddset(&s->signals, SIGTERM);
+	sigaddset(&s->signals, SIGHUP);
+	sigaddset(&s->signals, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &s->signals, &s->old_mask);
 }
 
@@ -170,6 +186,9 @@ static void tell_workers(struct server *s)
 
 static void begin_drain(struct server *s, const char *why)
 {
+	/* A unix socket's file goes at once: new clients find nothing rather than a queue. */
+	for (size_t i = 0; i < s->nlisteners; i++)
+		listener_unlink(&s->listeners[i]);
 	if (atomic_exchange(&s->shared.draining, true)) {
 		/* Asked twice: stop now. */
 		LOG_WARN("stopping", LOG_STR("reason", why),
@@ -183,10 +202,50 @@ static void begin_drain(struct server *s, const char *why)
 	tell_workers(s);
 }
 
+/* SIGUSR1: one status line, from counters the workers keep (read without locks). */
+static void log_status(struct server *s)
+{
+	struct server_stats st;
+
+	server_get_stats(s, &st);
+	LOG_INFO("status", LOG_UINT("active", atomic_load(&s->shared.active)),
+		 LOG_UINT("connections", st.accepted), LOG_UINT("refused", st.refused),
+		 LOG_UINT("bytes_in", st.bytes_in), LOG_UINT("bytes_out", st.bytes_out),
+		 LOG_UINT("datagrams", st.datagrams_in), LOG_UINT("errors", st.errors),
+		 LOG_DBL("uptime", (double)(loop_clock_ms() - s->start_ms) / 1000.0),
+		 LOG_UINT("workers", s->nworkers));
+}
+
+/* SIGHUP: re-read what can be re-read (the configuration's reload hook). */
+static void reload(struct server *s)
+{
+	const char *result = "nothing to reload";
+	int err = 0;
+
+	if (s->cfg.reload) {
+		err = s->cfg.reload(s->cfg.reload_arg, &result);
+		if (err) {
+			LOG_WARN("reload-failed", LOG_STR("reason", result),
+				 LOG_STR("error", sb_strerror(err)));
+			return;
+		}
+	}
+	LOG_INFO("reload", LOG_STR("result", result));
+}
+
 static void on_signal(struct loop *l, int signo, void *arg)
 {
 	(void)l;
-	begin_drain(arg, signo == SIGINT ? "SIGINT" : "SIGTERM");
+	switch (signo) {
+	case SIGUSR1:
+		log_status(arg);
+		break;
+	case SIGHUP:
+		reload(arg);
+		break;
+	default:
+		begin_drain(arg, signo == SIGINT ? "SIGINT" : "SIGTERM");
+	}
 }
 
 /* A worker's thread finished. */
@@ -246,6 +305,7 @@ static int run_threads(struct server *s)
 
 int server_run(struct server *s)
 {
+	s->start_ms = loop_clock_ms();
 	return s->nworkers == 1 ? run_inline(s) : run_threads(s);
 }
 
@@ -253,17 +313,18 @@ void server_get_stats(const struct server *s, struct server_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		const struct server_stats *w = &s->workers[i].set.env.stats;
+		const struct server_counters *w = &s->workers[i].set.env.stats;
 
-		out->accepted += w->accepted;
-		out->refused += w->refused;
-		out->bytes_in += w->bytes_in;
-		out->bytes_out += w->bytes_out;
-		out->datagrams_in += w->datagrams_in;
-		out->errors += w->errors;
-		out->idle_closed += w->idle_closed;
-		out->bad_input += w->bad_input;
-		out->discarded += w->discarded;
+		out->accepted += COUNTER_GET(w->accepted);
+		out->refused += COUNTER_GET(w->refused);
+		out->bytes_in += COUNTER_GET(w->bytes_in);
+		out->bytes_out += COUNTER_GET(w->bytes_out);
+		out->datagrams_in += COUNTER_GET(w->datagrams_in);
+		out->errors += COUNTER_GET(w->errors);
+		out->idle_closed += COUNTER_GET(w->idle_closed);
+		out->bad_input += COUNTER_GET(w->bad_input);
+		out->discarded += COUNTER_GET(w->discarded);
+		out->udp_dropped += COUNTER_GET(w->udp_dropped);
 	}
 }
 

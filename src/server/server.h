@@ -6,11 +6,12 @@
  * SIGINT/SIGTERM in the calling thread (server_free restores the mask), so a signal sent as
  * soon as the listeners are announced is never lost.
  * server_run() starts one worker thread per --workers (each with its own loop and its
- * own SO_REUSEPORT socket per TCP/UDP listener), then waits on its own loop for
- * SIGINT/SIGTERM: the first stops accepting and drains (in-flight replies finish, up
- * to drain_timeout_ms), a second one stops at once. With one worker, the worker runs on
- * the calling thread and watches the signals itself, so the process keeps one thread.
- * SIGPIPE is ignored.
+ * own SO_REUSEPORT socket per TCP/UDP listener), then waits on its own loop for signals:
+ * SIGINT/SIGTERM: the first stops listening (what waits in the accept queues is still
+ * served) and drains (in-flight replies finish, up to drain_timeout_ms), a second one stops
+ * at once; SIGHUP: the reload hook; SIGUSR1: a status line in the log. SIGUSR2 and SIGPIPE
+ * are ignored. With one worker, the worker runs on the calling thread and watches the
+ * signals itself, so the process keeps one thread.
  *
  * Owns the workers and listening sockets. Does not print: the CLI reads the bound
  * addresses and the totals through the functions below.
@@ -18,6 +19,7 @@
 #ifndef SOCKBOX_SERVER_SERVER_H
 #define SOCKBOX_SERVER_SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +29,7 @@
 
 #define SERVER_MAX_WORKERS   256
 #define SERVER_MAX_LISTENERS 32
+#define SERVER_UDP_RCVBUF    (4u << 20) /* default UDP receive buffer asked for */
 
 /*
  * The admission check, run when a connection's real peer is known (after any PROXY header,
@@ -40,6 +43,9 @@ struct server_config {
 	struct addr_spec listen[SERVER_MAX_LISTENERS];
 	size_t nlisten;
 	enum addr_family family;  /* -4 / -6 */
+	bool reuse_port;	  /* join the port's SO_REUSEPORT group even if another holds it */
+	size_t udp_rcvbuf;	  /* UDP listeners' receive buffer (0: the kernel's default) */
+	bool udp_rcvbuf_asked;	  /* --rcvbuf was given: a cap is worth a warning */
 	unsigned workers;	  /* >= 1 */
 	uint64_t max_conns;	  /* 0: no limit */
 	uint64_t idle_timeout_ms; /* 0: none */
@@ -47,11 +53,21 @@ struct server_config {
 	size_t high_water;     /* write-queue bytes past which reading pauses */
 	server_admit_fn admit; /* NULL: everyone is admitted */
 	void *admit_arg;
+	/* SIGHUP: re-read what can be (an access file). Returns 0 and a short *result to log, or
+	 * a negative code and the reason in *result; the old state then stays. NULL: nothing. */
+	int (*reload)(void *arg, const char **result);
+	void *reload_arg;
 };
 
 /* Defaults: no service (svc.service NULL), 1 worker, drain 5 s, high water 256 KiB,
  * --max-message 1 MiB. */
 void server_config_init(struct server_config *cfg);
+
+/* One worker's counters: written by the worker, read by anyone (util/counter.h). */
+struct server_counters {
+	atomic_uint_fast64_t accepted, refused, bytes_in, bytes_out, datagrams_in, errors,
+		idle_closed, bad_input, discarded, udp_dropped;
+};
 
 /* Totals, summed over workers. */
 struct server_stats {
@@ -62,8 +78,9 @@ struct server_stats {
 	uint64_t datagrams_in;
 	uint64_t errors; /* connections ended by an error, replies that could not be sent */
 	uint64_t idle_closed;
-	uint64_t bad_input; /* connections closed because the framing refused their input */
-	uint64_t discarded; /* bytes read after our FIN (input nobody asked for any more) */
+	uint64_t udp_dropped; /* datagrams the kernel dropped (receive buffer full) */
+	uint64_t bad_input;   /* connections closed because the framing refused their input */
+	uint64_t discarded;   /* bytes read after our FIN (input nobody asked for any more) */
 };
 
 struct server;

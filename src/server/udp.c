@@ -19,6 +19,12 @@ struct udp_port {
 	struct mmsghdr in_msgs[UDP_BATCH];
 	struct iovec in_iov[UDP_BATCH];
 	struct sockaddr_storage in_addr[UDP_BATCH];
+	/* SO_RXQ_OVFL: the socket's count of datagrams the kernel dropped, with each one */
+	union {
+		char buf[CMSG_SPACE(sizeof(uint32_t))];
+		struct cmsghdr align;
+	} in_ctl[UDP_BATCH];
+	uint32_t kernel_drops; /* the last count seen */
 
 	char *out; /* replies of one batch, packed */
 	size_t out_used;
@@ -85,7 +91,7 @@ int dgram_reply(struct dgram *d, const void *data, size_t len)
 
 	if (len > UDP_DGRAM_MAX || i == UDP_BATCH ||
 	    p->out_used + len > (size_t)UDP_BATCH * UDP_DGRAM_MAX) {
-		d->env->stats.errors++;
+		COUNTER_INC(d->env->stats.errors);
 		LOG_DEBUG("udp-drop", LOG_STR("reason", "more replies than one batch holds"));
 		return -ENOBUFS;
 	}
@@ -116,12 +122,13 @@ static bool send_pending(struct udp_port *p, int fd)
 				continue;
 			/* This datagram cannot be sent (too big, no route): skip it. */
 			LOG_DEBUG("udp-drop", LOG_STR("error", sb_strerror(-errno)));
-			p->env->stats.errors++;
+			COUNTER_INC(p->env->stats.errors);
 			p->out_sent++;
 			continue;
 		}
 		for (int i = 0; i < n; i++)
-			p->env->stats.bytes_out += p->out_msgs[p->out_sent + (unsigned)i].msg_len;
+			COUNTER_ADD(p->env->stats.bytes_out,
+				    p->out_msgs[p->out_sent + (unsigned)i].msg_len);
 		p->out_sent += (unsigned)n;
 	}
 	p->out_n = p->out_sent = 0;
@@ -139,9 +146,27 @@ static int receive(struct udp_port *p, int fd)
 			.msg_namelen = sizeof(p->in_addr[i]),
 			.msg_iov = &p->in_iov[i],
 			.msg_iovlen = 1,
+			.msg_control = p->in_ctl[i].buf,
+			.msg_controllen = sizeof(p->in_ctl[i].buf),
 		};
 	}
 	return recvmmsg(fd, p->in_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+}
+
+/* The kernel's drop count as of this datagram, counted once (it only grows, mod 2^32). */
+static void note_drops(struct udp_port *p, struct msghdr *m)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm)) {
+		uint32_t count;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SO_RXQ_OVFL)
+			continue;
+		memcpy(&count, CMSG_DATA(cm), sizeof(count));
+		if (count != p->kernel_drops) {
+			COUNTER_ADD(p->env->stats.udp_dropped, (uint32_t)(count - p->kernel_drops));
+			p->kernel_drops = count;
+		}
+	}
 }
 
 static void dispatch(struct udp_port *p, int n)
@@ -157,8 +182,9 @@ static void dispatch(struct udp_port *p, int n)
 			.peerlen = p->in_msgs[i].msg_hdr.msg_namelen,
 		};
 
-		env->stats.datagrams_in++;
-		env->stats.bytes_in += p->in_msgs[i].msg_len;
+		note_drops(p, &p->in_msgs[i].msg_hdr);
+		COUNTER_INC(env->stats.datagrams_in);
+		COUNTER_ADD(env->stats.bytes_in, p->in_msgs[i].msg_len);
 		svc->datagram(&d, p->in_iov[i].iov_base, p->in_msgs[i].msg_len);
 	}
 }

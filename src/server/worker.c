@@ -35,7 +35,7 @@ static void pause_accepting(struct worker *w, int err)
 	if (w->accept_starved)
 		return; /* said once per episode, not every 100 ms */
 	w->accept_starved = true;
-	w->set.env.stats.errors++;
+	COUNTER_INC(w->set.env.stats.errors);
 	LOG_WARN("accept-paused", LOG_UINT("worker", w->id), LOG_STR("error", sb_strerror(err)),
 		 LOG_UINT("retry_ms", ACCEPT_BACKOFF_MS));
 }
@@ -63,14 +63,12 @@ static void on_backoff(struct loop *l, struct loop_timer *t)
 		resume_accepting(w);
 }
 
-static void on_accept(struct loop *l, struct loop_io *io, uint32_t revents)
+/* Accepts up to max connections from wl (0: every one waiting). */
+static void accept_some(struct worker *w, struct worker_listener *wl, int max)
 {
-	struct worker_listener *wl = io->arg;
-	struct worker *w = wl->w;
+	struct loop_io *io = &wl->io;
 
-	(void)l;
-	(void)revents;
-	for (int i = 0; i < ACCEPTS_PER_WAKE && !w->accept_paused; i++) {
+	for (int i = 0; (!max || i < max) && !w->accept_paused; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd =
@@ -93,23 +91,34 @@ static void on_accept(struct loop *l, struct loop_io *io, uint32_t revents)
 	}
 }
 
+static void on_accept(struct loop *l, struct loop_io *io, uint32_t revents)
+{
+	struct worker_listener *wl = io->arg;
+
+	(void)l;
+	(void)revents;
+	accept_some(wl->w, wl, ACCEPTS_PER_WAKE);
+}
+
 int worker_add_listener(struct worker *w, int fd, int transport)
 {
 	struct worker_listener *wl, *arr;
 	int err;
 
 	arr = realloc(w->listeners, (w->nlisteners + 1) * sizeof(*arr));
-	if (!arr)
+	if (!arr) {
+		close(fd);
 		return -ENOMEM;
+	}
 	w->listeners = arr;
 	wl = &arr[w->nlisteners];
 	memset(wl, 0, sizeof(*wl));
 	wl->w = w;
 	wl->transport = transport;
 	loop_io_init(&wl->io, fd, transport == ADDR_UDP ? udp__on_io : on_accept, NULL);
+	w->nlisteners++; /* owned from here on, closed by worker_fini */
 	if (transport == ADDR_UDP && (err = udp_port_new(&wl->udp)))
 		return err;
-	w->nlisteners++;
 	return 0;
 }
 
@@ -147,6 +156,8 @@ static void on_sweep(struct loop *l, struct loop_timer *t)
 		stalled = now - w->sweep_due;
 	w->sweep_due = now + w->sweep_ms;
 	connset_sweep(&w->set, w->cfg->idle_timeout_ms, stalled);
+	if (w->draining)
+		connset_drain(&w->set); /* closes the silent ones whose grace is over */
 }
 
 static void on_drain_deadline(struct loop *l, struct loop_timer *t)
@@ -157,13 +168,36 @@ static void on_drain_deadline(struct loop *l, struct loop_timer *t)
 	connset_abort_all(&w->set);
 }
 
+/*
+ * Stops listening: the connections already waiting in a listener's queue are accepted (and
+ * served), then the listener is closed, so the kernel refuses new clients at once (or, with
+ * SO_REUSEPORT, hands them to another instance on the port) instead of queueing them for a
+ * server that will reset them when it exits.
+ */
+static void stop_listening(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		struct worker_listener *wl = &w->listeners[i];
+
+		if (wl->io.fd < 0)
+			continue;
+		if (wl->transport != ADDR_UDP) {
+			w->accept_paused = false; /* out of fds or not, take what waits */
+			accept_some(w, wl, 0);
+		}
+		loop_io_stop(w->loop, &wl->io);
+		close(wl->io.fd);
+		wl->io.fd = -1;
+	}
+	w->accept_paused = true;
+}
+
 static void start_drain(struct worker *w)
 {
 	if (w->draining)
 		return;
 	w->draining = true;
-	for (size_t i = 0; i < w->nlisteners; i++)
-		loop_io_stop(w->loop, &w->listeners[i].io);
+	stop_listening(w);
 	loop_timer_stop(w->loop, &w->backoff);
 	loop_timer_start(w->loop, &w->drain_deadline, w->cfg->drain_timeout_ms, 0);
 	connset_drain(&w->set);
@@ -231,6 +265,8 @@ void worker_fini(struct worker *w)
 	connset_fini(&w->set);
 	for (size_t i = 0; i < w->nlisteners; i++) {
 		loop_io_stop(w->loop, &w->listeners[i].io);
+		if (w->listeners[i].io.fd >= 0)
+			close(w->listeners[i].io.fd);
 		udp_port_free(w->listeners[i].udp);
 	}
 	free(w->listeners);

@@ -76,8 +76,9 @@ int worker_init(struct worker *w, unsigned id, unsigned nworkers, const struct s
 void worker_fini(struct worker *w);
 
 /*
- * Gives w a listening fd (TCP, unix or UDP) to serve from worker_start() on. fd stays owned
- * by the caller. Call before worker_start().
+ * Gives w a listening fd (TCP, unix or UDP) to serve from worker_start() on; w owns it from
+ * here on, even when this fails. When the drain starts, w accepts what waits in a stream
+ * listener's queue, then closes it. Call before worker_start().
  */
 int worker_add_listener(struct worker *w, int fd, int transport);
 

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,7 +33,7 @@ struct sink {
 	uint64_t dropped, reported;
 	bool stop, broken, ended;
 	bool orphaned; /* sink_free gave up waiting: the thread frees the sink */
-	bool idle; /* the thread waits for bytes: a writer must wake it */
+	bool idle;     /* the thread waits for bytes: a writer must wake it */
 	sink_report_fn report;
 	void *arg;
 };
@@ -122,6 +123,7 @@ static void *run(void *arg)
 int sink_new(int fd, size_t capacity, sink_report_fn report, void *arg, struct sink **out)
 {
 	struct sink *s = calloc(1, sizeof(*s));
+	sigset_t all, old;
 	int err;
 
 	if (!s || !capacity)
@@ -136,7 +138,11 @@ int sink_new(int fd, size_t capacity, sink_report_fn report, void *arg, struct s
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->more, NULL);
 	pthread_cond_init(&s->done, NULL);
+	/* The thread takes no signal: a signal meant for the process must not land here. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = pthread_create(&s->thread, NULL, run, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		destroy(s);
 		return -err;

@@ -34,8 +34,8 @@ IO_TIMEOUT = 10.0
 
 LISTENING_RE = re.compile(r"^listening on (\S+)$")
 SUMMARY_RE = re.compile(
-    r"^sockbox: served (\d+) connections \((\d+) refused\), (\d+) bytes in, (\d+) bytes out, "
-    r"(\d+) datagrams, (\d+) errors in (\d+\.\d+)s$"
+    r"^sockbox: served (\d+) connections? \((\d+) refused\), (\d+) bytes in, (\d+) bytes out, "
+    r"(\d+) datagrams, (\d+) errors in (\d+\.\d+)s(?:; (.*))?$"
 )
 LOG_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (\w+) ([\w-]+)(.*)$")
 KV_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
@@ -382,6 +382,7 @@ def parse_summary(text):
             keys = ("served", "refused", "bytes_in", "bytes_out", "datagrams", "errors")
             d = {k: int(v) for k, v in zip(keys, m.groups())}
             d["seconds"] = float(m.group(7))
+            d["notes"] = m.group(8) or ""
             return d
     return None
 

@@ -228,8 +228,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bytes_both_ways, setup_stream, teardown),
 		cmocka_unit_test_setup_teardown(test_a_large_write_queues_in_order_then_drains,
 						setup_stream, teardown),
-		cmocka_unit_test_setup_teardown(test_shutdown_waits_for_the_queue_then_sends_our_fin,
-						setup_stream, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_shutdown_waits_for_the_queue_then_sends_our_fin, setup_stream,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_want_drained_fires_with_nothing_queued,
 						setup_stream, teardown),
 		cmocka_unit_test_setup_teardown(test_writing_to_a_vanished_peer_fails, setup_stream,
