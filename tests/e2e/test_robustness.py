@@ -1,0 +1,228 @@
+"""Under stress and under signals: a stalled process is not an idle one, the drain refuses new
+clients at once, a new instance takes over a port with nothing refused or reset, signals lose
+nothing, a unix socket file is only removed while it is ours, UDP bursts fit in the receive
+buffer and what the kernel drops is counted."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import (IO_TIMEOUT, SOCKBOX_BIN, STOP_TIMEOUT, Server, connect, echo_roundtrip,
+                      parse_summary, recv_exact)
+
+
+class Pinger(threading.Thread):
+    """A client doing request/reply on its own connection every `period` seconds, checking
+    each reply byte for byte, until stopped. Counts exchanges and keeps the first failure."""
+
+    def __init__(self, addr, period=0.01):
+        super().__init__(daemon=True)
+        self.addr, self.period = addr, period
+        self.stop_flag = threading.Event()
+        self.done, self.failure = 0, None
+
+    def run(self):
+        try:
+            with connect(self.addr, timeout=30) as s:
+                i = 0
+                while not self.stop_flag.is_set():
+                    msg = b"request %08d\n" % i
+                    s.sendall(msg)
+                    got = recv_exact(s, len(msg), timeout=30)
+                    if got != msg:
+                        raise AssertionError(f"reply {i}: {got!r} for {msg!r}")
+                    self.done += 1
+                    i += 1
+                    time.sleep(self.period)
+        except Exception as e:  # reported by the test
+            self.failure = e
+
+    def finish(self):
+        self.stop_flag.set()
+        self.join(60)
+        assert not self.is_alive(), "a client hung"
+        return self.failure
+
+
+def test_a_stopped_process_does_not_close_busy_connections_as_idle(serve):
+    """SIGSTOP for twice the idle timeout, then SIGCONT: time the process did not run is not
+    idle time, so clients in the middle of request/reply lose nothing."""
+    srv = serve("--idle-timeout", "2s", "--workers", "2", "-l", "127.0.0.1:0")
+    clients = [Pinger(srv.addr) for _ in range(20)]
+    for c in clients:
+        c.start()
+    time.sleep(0.5)
+    os.kill(srv.pid, signal.SIGSTOP)
+    time.sleep(4.0)
+    os.kill(srv.pid, signal.SIGCONT)
+    time.sleep(1.0)
+    failures = [c.finish() for c in clients]
+    assert failures == [None] * len(clients), failures
+    assert all(c.done > 20 for c in clients)
+    assert not [e for e in srv.events("close") if e.get("reason") == "idle timeout"]
+    # ... and a connection that really is idle still goes.
+    with srv.connect() as idle:
+        idle.settimeout(IO_TIMEOUT)
+        assert idle.recv(1) == b""
+    srv.wait_event("close", reason="idle timeout")
+
+
+def test_a_connect_during_the_drain_is_refused_at_once(serve):
+    srv = serve("--drain-timeout", "20s", "--workers", "2", "-l", "127.0.0.1:0")
+    # A client that never reads keeps the drain going: its replies cannot be delivered.
+    stuck = srv.connect()
+    stuck.setblocking(False)
+    try:
+        for _ in range(2000):
+            stuck.send(b"z" * 65536)
+    except BlockingIOError:
+        pass
+    srv.proc.send_signal(signal.SIGTERM)
+    srv.wait_event("draining")
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionRefusedError):
+        connect(srv.addr, timeout=5)
+    assert time.monotonic() - t0 < 1.0
+    assert srv.proc.poll() is None  # still draining the stuck client
+    stuck.close()
+    assert srv.wait_exit(STOP_TIMEOUT) == 0
+
+
+def test_a_new_instance_takes_over_the_port_with_nothing_refused_or_reset(serve):
+    """Zero-downtime restart: B joins A's port with --reuse-port, A gets SIGTERM. A client that
+    connects every few ms throughout sees no refusal, no reset and every reply."""
+    a = serve("--workers", "2", "-l", "127.0.0.1:0")
+    addr, port = a.addr, a.port
+    stats = {"ok": 0, "refused": 0, "reset": 0, "other": []}
+    stop = threading.Event()
+
+    def client():
+        i = 0
+        while not stop.is_set():
+            msg = b"hello %d\n" % i
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(msg)
+                    if recv_exact(s, len(msg), timeout=10) != msg:
+                        stats["other"].append(f"bad reply {i}")
+                stats["ok"] += 1
+            except ConnectionRefusedError:
+                stats["refused"] += 1
+            except (ConnectionResetError, BrokenPipeError):
+                stats["reset"] += 1
+            except Exception as e:  # EOF before the reply, timeouts: all failures
+                stats["other"].append(repr(e))
+            i += 1
+            time.sleep(0.002)
+
+    t = threading.Thread(target=client, daemon=True)
+    t.start()
+    try:
+        time.sleep(0.5)
+        b = serve("--reuse-port", "--workers", "2", "-l", addr)
+        time.sleep(0.3)
+        a.proc.send_signal(signal.SIGTERM)
+        assert a.wait_exit(STOP_TIMEOUT) == 0
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join(30)
+    assert (stats["refused"], stats["reset"], stats["other"]) == (0, 0, []), stats
+    assert stats["ok"] > 50
+    a_served = parse_summary(a.stop()[1])["served"]
+    b_served = len(b.events("open"))
+    assert a_served > 0 and b_served > 0, (a_served, b_served)
+
+
+def test_without_reuse_port_a_second_server_is_still_refused(serve):
+    a = serve("-l", "127.0.0.1:0")
+    r = subprocess.run([SOCKBOX_BIN, "serve", "-l", a.addr], capture_output=True, timeout=15)
+    assert r.returncode == 1 and b"address in use" in r.stderr
+
+
+def test_sighup_sigusr1_sigusr2_under_load_lose_nothing(serve):
+    srv = serve("--workers", "2", "-l", "127.0.0.1:0")
+    clients = [Pinger(srv.addr, period=0.001) for _ in range(8)]
+    for c in clients:
+        c.start()
+    for sig in [signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2] * 5:
+        os.kill(srv.pid, sig)
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert srv.proc.poll() is None, "a signal killed the server"
+    failures = [c.finish() for c in clients]
+    assert failures == [None] * len(clients), failures
+    status = srv.wait_event("status", count=5)
+    assert int(status[-1]["connections"]) >= 8 and float(status[-1]["uptime"]) > 0
+    srv.wait_event("reload", count=5, result="nothing to reload")
+    rc, err = srv.stop()
+    assert rc == 0 and parse_summary(err)["errors"] == 0
+
+
+def test_exit_leaves_a_socket_file_that_another_server_bound_since(serve, short_tmp):
+    path = os.path.join(short_tmp, "s")
+    a = serve("-l", f"unix:{path}")
+    os.unlink(path)
+    b = serve("-l", f"unix:{path}")
+    ino = os.stat(path).st_ino
+    assert a.stop()[0] == 0
+    assert os.path.exists(path) and os.stat(path).st_ino == ino, "A removed B's socket file"
+    with connect(f"unix:{path}") as s:
+        assert echo_roundtrip(s, b"still B") == b"still B"
+    assert b.stop()[0] == 0
+    assert not os.path.exists(path), "B's own file is removed when B exits"
+
+
+def test_a_udp_burst_fits_in_the_receive_buffer(serve):
+    srv = serve("--workers", "1", "-l", "udp://127.0.0.1:0")
+    n, got = 3000, 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        u.connect(srv.sockaddr())
+        os.kill(srv.pid, signal.SIGSTOP)  # the whole burst lands before the server reads
+        try:
+            for i in range(n):
+                u.send(b"%0500d" % i)
+        finally:
+            os.kill(srv.pid, signal.SIGCONT)
+        u.settimeout(3)
+        try:
+            while got < n:
+                u.recv(1000)
+                got += 1
+        except socket.timeout:
+            pass
+    rc, err = srv.stop()
+    summary = parse_summary(err)
+    assert got == n and summary["datagrams"] == n, (got, summary)
+
+
+def test_datagrams_the_kernel_drops_are_counted(serve):
+    srv = serve("--workers", "1", "--rcvbuf", "4096", "-l", "udp://127.0.0.1:0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.connect(srv.sockaddr())
+        os.kill(srv.pid, signal.SIGSTOP)
+        try:
+            for i in range(500):
+                u.send(b"%01000d" % i)
+        finally:
+            os.kill(srv.pid, signal.SIGCONT)
+        u.settimeout(0.5)
+        u.send(b"last")  # the drop count comes with a datagram read after the drops
+        try:
+            while True:
+                u.recv(2000)
+        except socket.timeout:
+            pass
+    rc, err = srv.stop()
+    summary = parse_summary(err)
+    m = re.search(r"(\d+) datagrams dropped by the kernel", summary["notes"])
+    assert m, err
+    assert int(m.group(1)) + summary["datagrams"] == 501, summary
