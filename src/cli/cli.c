@@ -131,15 +131,15 @@ void cli_notice(const char *text, const char *event, const struct log_field *fie
 	char line[LOG_LINE_MAX];
 	size_t len;
 
-	if (current_format == LOG_FORMAT_TEXT) {
-		fprintf(stderr, "%s\n", text);
-		fflush(stderr);
-		return;
-	}
-	len = log_format_line(line, sizeof(line), LOG_FORMAT_JSON, LOG_LEVEL_INFO, event, fields,
-			      n);
-	fwrite(line, 1, len, stderr);
+	if (current_format == LOG_FORMAT_TEXT)
+		len = (size_t)snprintf(line, sizeof(line), "%s\n", text);
+	else
+		len = log_format_line(line, sizeof(line), LOG_FORMAT_JSON, LOG_LEVEL_INFO, event,
+				      fields, n);
+	if (len >= sizeof(line))
+		len = sizeof(line) - 1;
 	fflush(stderr);
+	log_write_line(line, len); /* in order with the log lines, through the same queue */
 }
 
 void cli_ready(const char *addr)

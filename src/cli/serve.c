@@ -52,7 +52,9 @@ static const struct option long_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-#define DAY_MS (24ull * 3600 * 1000)
+#define DAY_MS		(24ull * 3600 * 1000)
+#define LOG_QUEUE_BYTES (256u << 10) /* log lines waiting for whoever reads stderr */
+#define LOG_FLUSH_MS	2000	     /* at exit, how long to wait for a stuck stderr */
 
 static void usage(FILE *f)
 {
@@ -417,6 +419,9 @@ int cmd_serve(int argc, char **argv)
 		cli_error("cannot %s %s: %s", oe.what, oe.addr, sb_strerror(rc));
 		return sb_is_resolver_error(rc) ? EXIT_NOTFOUND : EXIT_FAIL;
 	}
+	/* From here on a stderr nobody reads costs log lines (counted), never a stalled worker. */
+	if ((rc = log_start_async(LOG_QUEUE_BYTES)))
+		cli_error("warning: logging synchronously: %s", sb_strerror(rc));
 	for (size_t i = 0; i < server_listener_count(s); i++)
 		cli_ready(server_listener_name(s, i));
 	t0 = loop_clock_ms();
@@ -424,6 +429,7 @@ int cmd_serve(int argc, char **argv)
 	server_get_stats(s, &st);
 	print_summary(&st, loop_clock_ms() - t0);
 	server_free(s);
+	log_stop_async(LOG_FLUSH_MS);
 	if (rc) {
 		cli_error("server failed: %s", sb_strerror(rc));
 		return EXIT_FAIL;

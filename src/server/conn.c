@@ -457,9 +457,9 @@ static void bad_input(struct conn *c, int err, const char *why)
 		return;
 	}
 	COUNTER_INC(c->env->stats.bad_input);
-	LOG_WARN("bad-input", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
-		 LOG_UINT("worker", c->env->id), LOG_STR("reason", why),
-		 LOG_UINT("max_message", svc_cfg(c)->max_message));
+	LOG_WARN_LIMITED("bad-input", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
+			 LOG_UINT("worker", c->env->id), LOG_STR("reason", why),
+			 LOG_UINT("max_message", svc_cfg(c)->max_message));
 	/* Replies already owed still go out, then our FIN; the rest of the input is discarded. */
 	c->reason = CONN_R_BAD_INPUT;
 	conn_close(c);
@@ -645,8 +645,8 @@ static void refuse(struct conn *c, const char *why)
 	char peer[ADDR_STR_MAX];
 
 	COUNTER_INC(c->env->stats.refused);
-	LOG_WARN("refused", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
-		 LOG_UINT("worker", c->env->id), LOG_STR("reason", why));
+	LOG_WARN_LIMITED("refused", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
+			 LOG_UINT("worker", c->env->id), LOG_STR("reason", why));
 	conn_abort(c, CONN_R_REFUSED, 0);
 }
 

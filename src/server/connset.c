@@ -76,8 +76,8 @@ static void refuse(struct connset *set, int fd, const struct sockaddr *peer, con
 	close(fd);
 	COUNTER_INC(set->env.stats.refused);
 	addr_compact_set(&pc, peer);
-	LOG_WARN("refused", LOG_STR("peer", addr_compact_format(&pc, name, sizeof(name))),
-		 LOG_UINT("worker", set->env.id), LOG_STR("reason", reason));
+	LOG_WARN_LIMITED("refused", LOG_STR("peer", addr_compact_format(&pc, name, sizeof(name))),
+			 LOG_UINT("worker", set->env.id), LOG_STR("reason", reason));
 }
 
 struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *peer)

@@ -9,9 +9,11 @@
 #include "util/log.h"
 
 #include "util/json.h"
+#include "util/sink.h"
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -333,6 +335,57 @@ static void write_all(int fd, const char *s, size_t n)
 	}
 }
 
+/* With log_start_async, lines go through this: a writer that never blocks its caller. */
+static struct sink *_Atomic log_sink;
+
+void log_write_line(const char *line, size_t len)
+{
+	struct sink *s = atomic_load_explicit(&log_sink, memory_order_acquire);
+
+	if (s)
+		sink_write(s, line, len);
+	else
+		write_all(atomic_load_explicit(&log_fd, memory_order_relaxed), line, len);
+}
+
+/* The sink writes again after dropping lines: say how many, in the log itself. */
+static void report_dropped(uint64_t dropped, void *arg)
+{
+	struct log_field f[] = {
+		LOG_UINT("lines", dropped),
+		LOG_STR("reason", "the log (stderr) was not being read"),
+	};
+	char line[256];
+	size_t len = log_format_line(
+		line, sizeof(line),
+		(enum log_format)atomic_load_explicit(&log_format, memory_order_relaxed),
+		LOG_LEVEL_WARN, "log-dropped", f, 2);
+
+	(void)arg;
+	sink_write(atomic_load_explicit(&log_sink, memory_order_acquire), line, len);
+}
+
+int log_start_async(size_t capacity)
+{
+	struct sink *s;
+	int err;
+
+	if (atomic_load(&log_sink))
+		return -EBUSY;
+	err = sink_new(atomic_load_explicit(&log_fd, memory_order_relaxed), capacity,
+		       report_dropped, NULL, &s);
+	if (!err)
+		atomic_store_explicit(&log_sink, s, memory_order_release);
+	return err;
+}
+
+uint64_t log_stop_async(uint64_t timeout_ms)
+{
+	struct sink *s = atomic_exchange(&log_sink, NULL);
+
+	return s ? sink_free(s, timeout_ms) : 0;
+}
+
 void log_event(enum log_level level, const char *event, const struct log_field *fields, size_t n)
 {
 	char line[LOG_LINE_MAX];
@@ -344,6 +397,62 @@ void log_event(enum log_level level, const char *event, const struct log_field *
 		return;
 	format = (enum log_format)atomic_load_explicit(&log_format, memory_order_relaxed);
 	len = log_format_line(line, sizeof(line), format, level, event, fields, n);
-	write_all(atomic_load_explicit(&log_fd, memory_order_relaxed), line, len);
+	log_write_line(line, len);
 	errno = saved;
+}
+
+/* --- rate limiting --- */
+
+#define LIMIT_SLOTS 16
+#define LIMIT_MS    1000
+
+static struct {
+	const char *event; /* by address: events are string literals */
+	uint64_t last_ms;
+	uint64_t suppressed;
+} limits[LIMIT_SLOTS];
+static pthread_mutex_t limits_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void log_event_limited(enum log_level level, const char *event, const struct log_field *fields,
+		       size_t n)
+{
+	struct log_field f[LOG_LIMITED_FIELDS_MAX + 1];
+	uint64_t now, suppressed = 0;
+	bool emit = true;
+	int i;
+
+	if (!log_enabled(level) || n > LOG_LIMITED_FIELDS_MAX)
+		return;
+	now = mono_ms();
+	pthread_mutex_lock(&limits_mu);
+	for (i = 0; i < LIMIT_SLOTS && limits[i].event && limits[i].event != event; i++)
+		;
+	if (i < LIMIT_SLOTS) {
+		if (!limits[i].event) {
+			limits[i].event = event;
+		} else if (now - limits[i].last_ms < LIMIT_MS) {
+			limits[i].suppressed++;
+			emit = false;
+		}
+		if (emit) {
+			suppressed = limits[i].suppressed;
+			limits[i].suppressed = 0;
+			limits[i].last_ms = now;
+		}
+	}
+	pthread_mutex_unlock(&limits_mu);
+	if (!emit)
+		return;
+	memcpy(f, fields, n * sizeof(*f));
+	if (suppressed)
+		f[n++] = LOG_UINT("suppressed", suppressed);
+	log_event(level, event, f, n);
 }

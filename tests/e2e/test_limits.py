@@ -45,7 +45,8 @@ def test_max_conns_refuses_the_extra_connection_and_recovers(serve):
                 except (ConnectionResetError, BrokenPipeError):
                     pass
                 expect_closed_without_data(c)
-        refused = srv.wait_event("refused", count=2)
+        # Refusals are logged at most once a second (a flood must not flood the log).
+        refused = srv.wait_event("refused", count=1)
         for ev in refused:
             assert ev["level"] == "warn", ev
             assert ev.get("reason"), f"refused line has no reason: {ev}"
@@ -172,3 +173,25 @@ def test_out_of_fds_pauses_accepting_without_spinning_and_recovers(serve):
             c.close()
     rc, err = srv.stop()
     assert rc == 0, err[-2000:]
+
+
+def test_a_refusal_flood_logs_one_line_per_second_with_a_count(serve):
+    srv = serve("-l", "127.0.0.1:0", "--workers", "1", "--max-conns", "1")
+    keep = srv.connect()
+    try:
+        assert echo_roundtrip(keep, b"k") == b"k"
+        t0 = time.monotonic()
+        for _ in range(300):
+            with srv.connect() as c:
+                expect_closed_without_data(c)
+        elapsed = time.monotonic() - t0
+        time.sleep(1.1)
+        with srv.connect() as c:  # one more, after the window: it reports the rest
+            expect_closed_without_data(c)
+        lines = srv.wait_event("refused", count=2)
+    finally:
+        keep.close()
+    assert len(lines) <= elapsed + 3, f"{len(lines)} refused lines in {elapsed:.1f}s"
+    assert sum(int(e.get("suppressed", 0)) for e in lines) + len(lines) == 301
+    summary = parse_summary(srv.stop()[1])
+    assert summary["refused"] == 301

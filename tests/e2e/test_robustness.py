@@ -226,3 +226,55 @@ def test_datagrams_the_kernel_drops_are_counted(serve):
     m = re.search(r"(\d+) datagrams dropped by the kernel", summary["notes"])
     assert m, err
     assert int(m.group(1)) + summary["datagrams"] == 501, summary
+
+
+def _serve_with_stderr_pipe(*args):
+    p = subprocess.Popen([SOCKBOX_BIN, "serve", *args], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    line = p.stderr.readline().decode()
+    m = re.match(r"^listening on (127\.0\.0\.1:\d+)$", line.strip())
+    assert m, line
+    return p, m.group(1)
+
+
+def _churn(addr, n):
+    """n connections, one echo each: each is an open and a close line in the log."""
+    for i in range(n):
+        with connect(addr, timeout=10) as s:
+            assert echo_roundtrip(s, b"x%d" % i) == b"x%d" % i
+
+
+def test_a_stderr_nobody_reads_stops_neither_service_nor_logging_for_good():
+    p, addr = _serve_with_stderr_pipe("--workers", "2", "-l", "127.0.0.1:0")
+    try:
+        _churn(addr, 3000)  # ~750 KB of log lines into a 64 KiB pipe nobody reads
+        lines = []
+        t = threading.Thread(target=lambda: lines.extend(p.stderr.read().decode().splitlines()),
+                             daemon=True)
+        t.start()
+        _churn(addr, 5)  # writing works again: the drop count is said
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(STOP_TIMEOUT) == 0
+        t.join(STOP_TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    dropped = [ln for ln in lines if " log-dropped " in ln]
+    assert dropped and int(re.search(r"lines=(\d+)", dropped[0]).group(1)) > 0, lines[-5:]
+    assert parse_summary("\n".join(lines))["served"] == 3005
+
+
+def test_sigterm_with_a_stuck_stderr_still_exits():
+    p, addr = _serve_with_stderr_pipe("-l", "127.0.0.1:0")
+    try:
+        _churn(addr, 2000)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(STOP_TIMEOUT) == 0
+        assert time.monotonic() - t0 < 6, "a stderr nobody reads held up the exit"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stderr.close()
