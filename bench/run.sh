@@ -9,6 +9,7 @@
 #   framed   framed request/reply on sockbox --workers 1 (echo --framing line, ack, reverse)
 #            beside raw echo and redis-server answering PING under redis-benchmark
 #   insn     bench/callgrind.sh: user-space instructions per message (raw, line, ack, reverse)
+#   queued   bench/queued.sh: server RSS against 0-10,000 clients that never read (--max-queued)
 #   ls       bench/ls.sh (sockbox ls vs lsof), if present
 # Tables (Markdown) go to stdout and build/bench/results.md; progress and raw lines to stderr.
 # See bench/README.md.
@@ -18,7 +19,7 @@
 #   BENCH_RUNS=1            windows per case and server; the best (highest msgs/s) is kept
 #   BENCH_IDLE_CONNS=10000  connections in the idle-memory case
 #   BENCH_INSTALL=1         0: do not install missing packages (their rows say "skipped")
-#   BENCH_ONLY=echo,anchors,idle,gen,framed,insn,ls   groups to run
+#   BENCH_ONLY=echo,anchors,idle,gen,framed,insn,queued,ls   groups to run
 #   BENCH_CASES="a b c d"   echo cases to run
 #   BENCH_SERVERS="sockbox1 sockboxN ref_echo uv_echo python socat"   echo servers to run
 #   SOCKBOX=build/sockbox   the binary under test (server and load generator)
@@ -30,7 +31,7 @@ SECS=${BENCH_SECS:-5}
 RUNS=${BENCH_RUNS:-1}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 INSTALL=${BENCH_INSTALL:-1}
-ONLY=${BENCH_ONLY:-echo,anchors,idle,gen,framed,insn,ls}
+ONLY=${BENCH_ONLY:-echo,anchors,idle,gen,framed,insn,queued,ls}
 # shellcheck disable=SC2206 # word lists
 CASES=(${BENCH_CASES:-a b c d})
 # shellcheck disable=SC2206
@@ -53,8 +54,8 @@ note() { echo "bench: $*" >&2; }
 [[ $IDLE_CONNS =~ ^[1-9][0-9]{0,5}$ ]] || die "BENCH_IDLE_CONNS must be a positive number"
 [[ $INSTALL == [01] ]] || die "BENCH_INSTALL must be 0 or 1"
 for g in ${ONLY//,/ }; do
-	[[ $g =~ ^(echo|anchors|idle|gen|framed|insn|ls)$ ]] ||
-		die "BENCH_ONLY: unknown group '$g' (echo, anchors, idle, gen, framed, insn, ls)"
+	[[ $g =~ ^(echo|anchors|idle|gen|framed|insn|queued|ls)$ ]] ||
+		die "BENCH_ONLY: unknown group '$g' (echo, anchors, idle, gen, framed, insn, queued, ls)"
 done
 for c in "${CASES[@]}"; do
 	[[ $c =~ ^[abcd]$ ]] || die "BENCH_CASES: unknown case '$c' (a, b, c, d)"
@@ -847,6 +848,19 @@ insn_group() {
 	fi
 }
 
+# ---- memory against clients that never read ------------------------------------------------
+
+QUEUED_OUT=""
+queued_group() {
+	local rc=0
+	note "queued: bench/queued.sh"
+	QUEUED_OUT=$(SOCKBOX=$SOCKBOX PYTHON=$PYTHON timeout -k 5 1200 bash bench/queued.sh) || rc=$?
+	if ((rc != 0)); then
+		QUEUED_OUT+=$'\n'"(bench/queued.sh failed: exit $rc)"
+		FAILED=1
+	fi
+}
+
 # ---- ls ------------------------------------------------------------------------------------
 
 LS_OUT=""
@@ -878,6 +892,7 @@ if want idle; then
 fi
 want framed && framed
 want insn && insn_group
+want queued && queued_group
 want ls && ls_group
 
 {
@@ -896,6 +911,12 @@ want ls && ls_group
 		echo "### User-space instructions per message (bench/callgrind.sh)"
 		echo
 		echo "$INSN_OUT"
+	fi
+	if want queued; then
+		echo
+		echo "### Server memory against clients that never read (bench/queued.sh)"
+		echo
+		echo "$QUEUED_OUT"
 	fi
 	if want ls; then
 		echo

@@ -30,6 +30,7 @@ enum {
 	OPT_LIST,
 	OPT_REUSE_PORT,
 	OPT_RCVBUF,
+	OPT_MAX_QUEUED,
 };
 
 static const struct option long_opts[] = {
@@ -46,6 +47,7 @@ static const struct option long_opts[] = {
 	{"list-services", no_argument, NULL, OPT_LIST},
 	{"reuse-port", no_argument, NULL, OPT_REUSE_PORT},
 	{"rcvbuf", required_argument, NULL, OPT_RCVBUF},
+	{"max-queued", required_argument, NULL, OPT_MAX_QUEUED},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -76,6 +78,10 @@ static void usage(FILE *f)
 		"      --max-conns N       serve at most N connections at once; more are accepted\n"
 		"                          and closed at once, logged and counted (default: no limit)\n"
 		"      --idle-timeout DUR  close connections with no traffic for DUR (default: never)\n"
+		"      --max-queued SIZE   budget for replies waiting for clients that do not read,\n"
+		"                          all connections together (default 256M, 0: none): past\n"
+		"                          half of it clients are read less, past it those holding\n"
+		"                          the most are closed, logged and counted\n"
 		"      --drain-timeout DUR on SIGINT/SIGTERM, time to finish in-flight replies\n"
 		"                          before closing (default 5s); a second signal stops at once\n"
 		"      --reuse-port        join the port's SO_REUSEPORT group even when another\n"
@@ -195,6 +201,13 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_REUSE_PORT:
 		o->cfg.reuse_port = true;
+		return 0;
+	case OPT_MAX_QUEUED:
+		if (strcmp(arg, "0") && !cli_size("serve", "--max-queued", arg, 1u << 20,
+						  UINT64_C(1) << 40, &o->cfg.max_queued))
+			return EXIT_USAGE;
+		if (!strcmp(arg, "0"))
+			o->cfg.max_queued = 0;
 		return 0;
 	case OPT_RCVBUF:
 		if (!cli_size("serve", "--rcvbuf", arg, 4096, 1u << 30, &v))
@@ -360,6 +373,7 @@ static void print_summary(const struct server_stats *st, uint64_t ms)
 	explain(text, sizeof(text), st->discarded, "bytes read after closing, discarded");
 	explain(text, sizeof(text), st->bad_input, "connections closed for bad input");
 	explain(text, sizeof(text), st->udp_dropped, "datagrams dropped by the kernel");
+	explain(text, sizeof(text), st->over_budget, "connections closed over --max-queued");
 	cli_notice(text, "summary", f, sizeof(f) / sizeof(f[0]));
 }
 

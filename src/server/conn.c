@@ -28,6 +28,7 @@ static const char *const reason_text[] = {
 	[CONN_R_BAD_INPUT] = "bad input",
 	[CONN_R_REFUSED] = "refused",
 	[CONN_R_HANDSHAKE] = "handshake failed",
+	[CONN_R_OVERLIMIT] = "server output budget exceeded",
 };
 
 const char *conn_reason_str(enum conn_reason r)
@@ -206,6 +207,38 @@ static void log_close(const struct conn *c)
 	log_event(LOG_LEVEL_INFO, "close", f, c->reason == CONN_R_ERROR ? n : n - 1);
 }
 
+/* c's queued output changed by delta bytes: the server-wide total follows. */
+static void queued_delta(struct conn *c, int64_t delta)
+{
+	if (!delta)
+		return;
+	atomic_fetch_add_explicit(c->env->queued, delta, memory_order_relaxed);
+	if (delta < 0)
+		c->env->unqueued += (uint64_t)-delta;
+}
+
+/*
+ * The high-water mark now: the configured one while all queued output is under half of
+ * --max-queued, shrinking in step as it nears the budget (every connection stops reading
+ * earlier), down to CONN_MIN_HIGH_WATER.
+ */
+static size_t high_water(const struct conn *c)
+{
+	const struct server_config *cfg = c->env->cfg;
+	int64_t total, budget = (int64_t)cfg->max_queued, half = budget / 2;
+	size_t hw = cfg->high_water;
+
+	if (!budget)
+		return hw;
+	total = atomic_load_explicit(c->env->queued, memory_order_relaxed);
+	if (total <= half)
+		return hw;
+	if (total >= budget)
+		return CONN_MIN_HIGH_WATER;
+	hw = (size_t)((uint64_t)hw * (uint64_t)(budget - total) / (uint64_t)half);
+	return hw < CONN_MIN_HIGH_WATER ? CONN_MIN_HIGH_WATER : hw;
+}
+
 /* The one place a connection's fd is closed. The service's close() runs at reap time. */
 static void destroy(struct conn *c)
 {
@@ -217,6 +250,7 @@ static void destroy(struct conn *c)
 	loop_io_stop(c->env->loop, &c->io);
 	transport_close(&c->tr, c->io.fd);
 	c->io.fd = -1;
+	queued_delta(c, -(int64_t)c->wq.len);
 	bufq_fini(&c->wq);
 	if (c->reason == CONN_R_ERROR || c->reason == CONN_R_NOMEM)
 		COUNTER_INC(c->env->stats.errors);
@@ -296,6 +330,9 @@ static void account_out(struct conn *c, size_t n)
 /* Queues what the transport did not take of iov (skip bytes of it were written). */
 static int queue_rest(struct conn *c, const struct iovec *iov, int n, size_t skip)
 {
+	const struct server_config *cfg = c->env->cfg;
+	size_t before = c->wq.len;
+
 	for (int i = 0; i < n; i++) {
 		const char *p = iov[i].iov_base;
 		size_t len = iov[i].iov_len;
@@ -305,15 +342,20 @@ static int queue_rest(struct conn *c, const struct iovec *iov, int n, size_t ski
 			continue;
 		}
 		if (bufq_append(&c->wq, p + skip, len - skip) < 0) {
+			queued_delta(c, (int64_t)(c->wq.len - before));
 			conn_abort(c, CONN_R_NOMEM, -ENOMEM);
 			return -ENOMEM;
 		}
 		skip = 0;
 	}
-	if (c->wq.len > c->env->cfg->high_water)
+	queued_delta(c, (int64_t)(c->wq.len - before));
+	if (c->wq.len > high_water(c))
 		c->flags |= CONN_READ_PAUSED;
 	set_events(c);
-	return 0;
+	if (cfg->max_queued &&
+	    atomic_load_explicit(c->env->queued, memory_order_relaxed) > (int64_t)cfg->max_queued)
+		conn__evict_for_budget(c->env);
+	return c->phase == CONN_CLOSED ? -ENOBUFS : 0;
 }
 
 /* Copies iov into the worker's stage when this connection is staging and it fits. */
@@ -554,13 +596,30 @@ static void on_read_error(struct conn *c, ssize_t n)
 	}
 }
 
+/*
+ * How much to read now: a whole buffer, unless replies are already queued; then no more than
+ * the room left under the high-water mark (at least 4 KiB), so a peer that does not read
+ * cannot make an echo-like service queue a buffer's worth past it on every wake-up.
+ */
+static size_t read_size(const struct conn *c)
+{
+	size_t hw, room;
+
+	if (!c->wq.len)
+		return CONN_RBUF_SIZE;
+	hw = high_water(c);
+	room = hw > c->wq.len ? hw - c->wq.len : 0;
+	return room < 4096 ? 4096 : room > CONN_RBUF_SIZE ? CONN_RBUF_SIZE : room;
+}
+
 /* Reads up to a few buffers' worth and feeds each to the input stage. */
 static void read_some(struct conn *c)
 {
 	struct conn_env *env = c->env;
 
 	for (int i = 0; i < CONN_READS_PER_WAKE; i++) {
-		ssize_t n = transport_read(&c->tr, c->io.fd, env->rbuf, CONN_RBUF_SIZE);
+		size_t want = read_size(c);
+		ssize_t n = transport_read(&c->tr, c->io.fd, env->rbuf, want);
 
 		c->flags &= (uint16_t)~CONN_READ_WANTS_WRITE;
 		if (n < 0) {
@@ -577,7 +636,7 @@ static void read_some(struct conn *c)
 			COUNTER_ADD(env->stats.discarded, (size_t)n);
 		else
 			feed_fast(c, env->rbuf, (size_t)n);
-		if (!wants_read(c) || (size_t)n < CONN_RBUF_SIZE)
+		if (!wants_read(c) || (size_t)n < want)
 			break;
 	}
 	if (c->phase == CONN_CLOSED)
@@ -632,6 +691,7 @@ static void flush(struct conn *c)
 		return;
 	}
 	bufq_consume(&c->wq, (size_t)w);
+	queued_delta(c, -(int64_t)w);
 	account_out(c, (size_t)w);
 	list_touch(c);
 	if (!c->wq.len)
@@ -814,6 +874,32 @@ void conn__drain(struct conn *c)
 	if (wants_read(c))
 		read_some(c);
 	drain_if_done(c);
+}
+
+unsigned conn__evict_for_budget(struct conn_env *env)
+{
+	int64_t target = (int64_t)(env->cfg->max_queued / 10 * 9);
+	unsigned n = 0;
+
+	while (atomic_load_explicit(env->queued, memory_order_relaxed) > target) {
+		struct conn *worst = NULL;
+		char peer[ADDR_STR_MAX];
+
+		/* Oldest activity first: among equal holders, the longest without progress. */
+		for (struct conn *c = env->active_head; c; c = c->next)
+			if (c->wq.len && (!worst || c->wq.len > worst->wq.len))
+				worst = c;
+		if (!worst)
+			break;
+		COUNTER_INC(env->stats.over_budget);
+		LOG_WARN_LIMITED("over-budget",
+				 LOG_STR("peer", conn_peer_name(worst, peer, sizeof(peer))),
+				 LOG_UINT("worker", env->id), LOG_UINT("queued", worst->wq.len),
+				 LOG_UINT("max_queued", env->cfg->max_queued));
+		conn_abort(worst, CONN_R_OVERLIMIT, 0);
+		n++;
+	}
+	return n;
 }
 
 void conn__touch(struct conn *c)

@@ -51,6 +51,7 @@ struct conn;
 #define CONN_RBUF_SIZE	    65536
 #define CONN_STAGE_SIZE	    65536 /* replies made while one read's messages are delivered */
 #define CONN_LINGER_MS	    2000  /* how long a closing connection waits for the peer's FIN */
+#define CONN_MIN_HIGH_WATER 16384 /* how low --max-queued may push a connection's high water */
 #define CONN_DRAIN_GRACE_MS 1000  /* draining: how long a silent new client may take to speak */
 
 /*
@@ -78,6 +79,10 @@ struct conn_env {
 	struct conn *pending;			/* input to deliver at the end of the turn */
 	struct conn *reap;			/* closed: close() and back to the pool */
 	size_t nconns;				/* not yet reaped */
+
+	/* Every worker's queued output, against --max-queued (atomic: shared by workers). */
+	atomic_int_fast64_t *queued;
+	uint64_t unqueued; /* bytes taken off queues since the memory was last trimmed */
 
 	struct server_counters stats; /* this worker's */
 };
@@ -115,6 +120,7 @@ enum conn_reason {
 	CONN_R_BAD_INPUT, /* the framing refused the stream (logged with the reason) */
 	CONN_R_REFUSED,	  /* the admission check said no */
 	CONN_R_HANDSHAKE, /* the transport could not set up */
+	CONN_R_OVERLIMIT, /* the server's output budget (--max-queued) ran out */
 };
 
 struct conn {
@@ -195,6 +201,13 @@ void conn__reaped(struct conn *c);
  * to close those whose grace ran out.
  */
 void conn__drain(struct conn *c);
+/*
+ * The server's queued output passed --max-queued: closes the env's connections that hold
+ * the most unsent bytes (the longest without write progress first among equals) until the
+ * total is back under 90% of it or this env has nothing left to give. Returns how many.
+ */
+unsigned conn__evict_for_budget(struct conn_env *env);
+
 /* c is busy: the end of the activity list, as if it had just read or written. */
 void conn__touch(struct conn *c);
 /* Idle sweep: true when c has nothing waiting (no input held or unread, nothing queued). */

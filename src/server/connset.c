@@ -2,6 +2,7 @@
 #include "server/connset.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "util/log.h"
 
 #define SLAB_CONNS 128
+#define TRIM_AFTER (1u << 20) /* queued bytes gone before memory goes back (once a sweep) */
 
 struct conn_slab {
 	struct conn_slab *next;
@@ -143,6 +145,15 @@ void connset_sweep(struct connset *set, uint64_t idle_ms, uint64_t stalled_ms)
 	}
 	while ((c = set->env.linger_head) && now - c->last_ms >= CONN_LINGER_MS)
 		conn_abort(c, CONN_R_NONE, 0);
+	if (set->env.cfg->max_queued &&
+	    atomic_load(set->env.queued) > (int_fast64_t)set->env.cfg->max_queued)
+		conn__evict_for_budget(&set->env);
+	if (set->env.unqueued > TRIM_AFTER) {
+		/* Freed queue chunks stay in malloc's arenas otherwise: RSS would stay at its peak.
+		 */
+		malloc_trim(0);
+		set->env.unqueued = 0;
+	}
 	while (idle_ms && (c = set->env.active_head) && now - c->last_ms >= idle_ms) {
 		if (!conn__quiet(c)) {
 			/* Input waiting or output queued: busy, not idle. */
@@ -179,7 +190,8 @@ void connset_abort_all(struct connset *set)
 /* --- life cycle --- */
 
 int connset_init(struct connset *set, struct loop *loop, unsigned id, unsigned nworkers,
-		 const struct server_config *cfg, atomic_uint_fast64_t *active, void *svc_shared)
+		 const struct server_config *cfg, atomic_uint_fast64_t *active,
+		 atomic_int_fast64_t *queued, void *svc_shared)
 {
 	const struct service *svc = cfg->svc.service;
 	struct service_env senv = {
@@ -197,6 +209,7 @@ int connset_init(struct connset *set, struct loop *loop, unsigned id, unsigned n
 	set->env.id = id;
 	set->env.cfg = cfg;
 	set->env.active = active;
+	set->env.queued = queued;
 	set->env.in_cfg.kind = cfg->svc.framing;
 	set->env.in_cfg.max = cfg->svc.max_message;
 	set->stride = ((sizeof(struct conn) + 15) & ~(size_t)15) + state;

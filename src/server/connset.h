@@ -43,7 +43,8 @@ struct connset {
  * service's worker_init (env.shared = svc_shared). Returns 0 or a negative errno.
  */
 int connset_init(struct connset *set, struct loop *loop, unsigned id, unsigned nworkers,
-		 const struct server_config *cfg, atomic_uint_fast64_t *active, void *svc_shared);
+		 const struct server_config *cfg, atomic_uint_fast64_t *active,
+		 atomic_int_fast64_t *queued, void *svc_shared);
 /* Closes every connection, runs their close(), the service's worker_fini, frees memory. */
 void connset_fini(struct connset *set);
 

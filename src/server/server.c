@@ -36,6 +36,7 @@ void server_config_init(struct server_config *cfg)
 	cfg->high_water = 256 * 1024;
 	cfg->svc.max_message = FRAME_MAX_DEFAULT;
 	cfg->udp_rcvbuf = SERVER_UDP_RCVBUF;
+	cfg->max_queued = SERVER_MAX_QUEUED;
 }
 
 static unsigned transport_bit(enum addr_transport t)
@@ -325,6 +326,7 @@ void server_get_stats(const struct server *s, struct server_stats *out)
 		out->bad_input += COUNTER_GET(w->bad_input);
 		out->discarded += COUNTER_GET(w->discarded);
 		out->udp_dropped += COUNTER_GET(w->udp_dropped);
+		out->over_budget += COUNTER_GET(w->over_budget);
 	}
 }
 

@@ -29,7 +29,8 @@
 
 #define SERVER_MAX_WORKERS   256
 #define SERVER_MAX_LISTENERS 32
-#define SERVER_UDP_RCVBUF    (4u << 20) /* default UDP receive buffer asked for */
+#define SERVER_UDP_RCVBUF    (4u << 20)	    /* default UDP receive buffer asked for */
+#define SERVER_MAX_QUEUED    (256ull << 20) /* default budget for all queued output */
 
 /*
  * The admission check, run when a connection's real peer is known (after any PROXY header,
@@ -50,7 +51,9 @@ struct server_config {
 	uint64_t max_conns;	  /* 0: no limit */
 	uint64_t idle_timeout_ms; /* 0: none */
 	uint64_t drain_timeout_ms;
-	size_t high_water;     /* write-queue bytes past which reading pauses */
+	size_t high_water;   /* write-queue bytes past which reading pauses */
+	uint64_t max_queued; /* all queued output; past half, high water shrinks; past it, evictions
+			      */
 	server_admit_fn admit; /* NULL: everyone is admitted */
 	void *admit_arg;
 	/* SIGHUP: re-read what can be (an access file). Returns 0 and a short *result to log, or
@@ -60,13 +63,13 @@ struct server_config {
 };
 
 /* Defaults: no service (svc.service NULL), 1 worker, drain 5 s, high water 256 KiB,
- * --max-message 1 MiB. */
+ * --max-message 1 MiB, --max-queued 256 MiB. */
 void server_config_init(struct server_config *cfg);
 
 /* One worker's counters: written by the worker, read by anyone (util/counter.h). */
 struct server_counters {
 	atomic_uint_fast64_t accepted, refused, bytes_in, bytes_out, datagrams_in, errors,
-		idle_closed, bad_input, discarded, udp_dropped;
+		idle_closed, bad_input, discarded, udp_dropped, over_budget;
 };
 
 /* Totals, summed over workers. */
@@ -79,6 +82,7 @@ struct server_stats {
 	uint64_t errors; /* connections ended by an error, replies that could not be sent */
 	uint64_t idle_closed;
 	uint64_t udp_dropped; /* datagrams the kernel dropped (receive buffer full) */
+	uint64_t over_budget; /* connections closed because all queued output passed --max-queued */
 	uint64_t bad_input;   /* connections closed because the framing refused their input */
 	uint64_t discarded;   /* bytes read after our FIN (input nobody asked for any more) */
 };

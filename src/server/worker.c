@@ -235,7 +235,8 @@ int worker_init(struct worker *w, unsigned id, unsigned nworkers, const struct s
 	err = loop_set_wake(w->loop, on_wake, w);
 	if (err)
 		goto out_loop;
-	err = connset_init(&w->set, w->loop, id, nworkers, cfg, &shared->active, svc_shared);
+	err = connset_init(&w->set, w->loop, id, nworkers, cfg, &shared->active, &shared->queued,
+			   svc_shared);
 	if (err)
 		goto out_loop;
 	loop_on_turn_end(w->loop, on_turn_end, w);

@@ -29,6 +29,7 @@ struct udp_port;
 /* State every worker of a server shares. */
 struct worker_shared {
 	atomic_uint_fast64_t active; /* open stream connections, all workers */
+	atomic_int_fast64_t queued;  /* bytes in every connection's write queue */
 	atomic_bool draining;	     /* stop accepting, finish in-flight replies */
 	atomic_bool stop_now;	     /* close everything at once */
 	atomic_uint exited;	     /* workers whose thread has finished */

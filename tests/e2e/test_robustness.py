@@ -278,3 +278,74 @@ def test_sigterm_with_a_stuck_stderr_still_exits():
             p.kill()
             p.wait()
         p.stderr.close()
+
+
+def _rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_2000_clients_that_never_read_stay_under_the_output_budget(serve):
+    """Each client sends without reading. All of them together may not make the server hold
+    more than --max-queued of replies (plus bookkeeping); past half of it everyone is read
+    less, past it the biggest holders are closed and counted. When they go, so does the
+    memory."""
+    budget_mib = 64
+    srv = serve("--workers", "2", "--max-queued", f"{budget_mib}M", "-l", "127.0.0.1:0")
+    with srv.connect() as warm:  # the workers' buffers exist before the baseline
+        assert echo_roundtrip(warm, b"w" * 100000) == b"w" * 100000
+    time.sleep(0.3)
+    baseline = _rss_kib(srv.pid)
+    chunk, per_client = b"q" * 65536, 1 << 20
+    socks, sent = [], {}
+    try:
+        for _ in range(2000):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.connect(srv.sockaddr())
+            s.setblocking(False)
+            socks.append(s)
+            sent[s] = 0
+        peak, deadline, idle_since = baseline, time.monotonic() + 60, None
+        while time.monotonic() < deadline:
+            progress = False
+            for s in socks:
+                if sent[s] >= per_client:
+                    continue
+                try:
+                    sent[s] += s.send(chunk)
+                    progress = True
+                except (BlockingIOError, ConnectionResetError, BrokenPipeError):
+                    sent[s] = sent[s] if sent[s] < per_client else per_client
+            peak = max(peak, _rss_kib(srv.pid))
+            if progress:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > 1.5:
+                break  # the server has stopped reading them all
+        peak = max(peak, _rss_kib(srv.pid))
+        assert srv.proc.poll() is None
+        with srv.connect() as other:  # a well-behaved client is still served
+            assert echo_roundtrip(other, b"fine") == b"fine"
+    finally:
+        for s in socks:
+            s.close()
+    growth_mib = (peak - baseline) / 1024
+    assert growth_mib < budget_mib * 1.5 + 16, f"RSS grew by {growth_mib:.0f} MiB"
+    # Memory goes back once they are gone.
+    deadline, now_kib = time.monotonic() + 15, peak
+    while time.monotonic() < deadline:
+        now_kib = _rss_kib(srv.pid)
+        if (now_kib - baseline) / 1024 < 16:
+            break
+        time.sleep(0.25)
+    assert (now_kib - baseline) / 1024 < 16, (
+        f"RSS still {(now_kib - baseline) / 1024:.0f} MiB over the baseline after the clients left "
+        f"(peak {growth_mib:.0f} MiB)")
+    rc, err = srv.stop()
+    print(f"peak growth {growth_mib:.1f} MiB; {parse_summary(err)['notes']}")

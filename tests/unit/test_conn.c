@@ -24,6 +24,7 @@
 struct fixture {
 	struct server_config cfg;
 	atomic_uint_fast64_t active;
+	atomic_int_fast64_t queued;
 	struct loop *loop;
 	struct connset set;
 	int peer; /* the test's end of the socketpair */
@@ -131,7 +132,8 @@ static int setup_with(void **state, const struct service *svc, enum frame_kind f
 	f->cfg.high_water = 64 * 1024;
 	f->cfg.idle_timeout_ms = idle_ms;
 	assert_int_equal(loop_new(&f->loop), 0);
-	assert_int_equal(connset_init(&f->set, f->loop, 0, 1, &f->cfg, &f->active, NULL), 0);
+	assert_int_equal(
+		connset_init(&f->set, f->loop, 0, 1, &f->cfg, &f->active, &f->queued, NULL), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	/* Small kernel buffers so the write queue fills quickly. */
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &(int){4096}, sizeof(int));
@@ -285,7 +287,7 @@ static void test_queued_bytes_keep_their_order_across_sends(void **state)
 static void test_half_close_gets_every_reply_then_eof(void **state)
 {
 	struct fixture *f = *state;
-	size_t n = 300 * 1024, sent = 0;
+	size_t n = 200 * 1024, sent = 0; /* what the server and the socket buffers can hold */
 	char *data = malloc(n), *back = malloc(n);
 	bool eof = false;
 	ssize_t got = 0;
@@ -600,6 +602,48 @@ static void test_sweep_spares_busy_connections_and_stalled_time(void **state)
 	free(data);
 }
 
+static void test_the_output_budget_closes_the_biggest_holder(void **state)
+{
+	struct fixture *f = *state;
+	size_t big = 150 * 1024, small = 80 * 1024;
+	char *data = calloc(1, big);
+	struct conn *b;
+	int sv[2];
+
+	f->cfg.max_queued = 200 * 1024;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &(int){4096}, sizeof(int));
+	b = adopt(f, sv[0]);
+	assert_non_null(b);
+	assert_int_equal(conn_send(f->c, data, big), 0);
+	assert_true(atomic_load(&f->queued) > 100 * 1024);
+	assert_int_equal(conn_send(b, data, small), 0);
+	/* Over the budget: the biggest holder goes, the other stays. */
+	assert_int_equal(f->c->phase, CONN_CLOSED);
+	assert_int_equal(f->c->reason, CONN_R_OVERLIMIT);
+	assert_int_equal(b->phase, CONN_OPEN);
+	assert_int_equal(COUNTER_GET(f->set.env.stats.over_budget), 1);
+	assert_true(atomic_load(&f->queued) <= 180 * 1024);
+	assert_int_equal(atomic_load(&f->queued), (int64_t)b->wq.len);
+	close(sv[1]);
+	free(data);
+}
+
+static void test_high_water_shrinks_as_the_budget_fills(void **state)
+{
+	struct fixture *f = *state;
+	char *data = calloc(1, 40 * 1024);
+
+	f->cfg.max_queued = 100 * 1024;
+	atomic_store(&f->queued, 60 * 1024); /* others hold more than half the budget */
+	/* ~36 KiB queued: under the configured 64 KiB, over the shrunk one (16 KiB here). */
+	assert_int_equal(conn_send(f->c, data, 40 * 1024), 0);
+	assert_int_equal(f->c->phase, CONN_OPEN);
+	assert_true(f->c->flags & CONN_READ_PAUSED);
+	atomic_fetch_sub(&f->queued, 60 * 1024);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -640,6 +684,10 @@ int main(void)
 						setup_writable, teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_spares_busy_connections_and_stalled_time,
 						setup_idle, teardown),
+		cmocka_unit_test_setup_teardown(test_the_output_budget_closes_the_biggest_holder,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_high_water_shrinks_as_the_budget_fills, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("conn", tests, NULL, NULL);
