@@ -35,6 +35,7 @@ struct bench_cli {
 	char target[ADDR_STR_MAX + ADDR_HOST_MAX];
 	enum addr_family family;
 	bool json, duration_set, threads_set;
+	uint64_t max_errors;
 	enum frame_kind framing;
 	enum pattern_reply reply;
 	char fixed[1024]; /* --expect-reply TEXT */
@@ -62,6 +63,7 @@ static const struct option long_opts[] = {
 	{"mode", required_argument, NULL, 'm'},
 	{"json", no_argument, NULL, 'j'},
 	{"timeout", required_argument, NULL, 'W'},
+	{"max-errors", required_argument, NULL, 'M'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -100,13 +102,18 @@ static void usage(FILE *f)
 		"                         exchange one message, close, again (connections/s)\n"
 		"      --json             print the result as one JSON object (last line of stdout)\n"
 		"  -W, --timeout DUR      give up on a connect after DUR (default 10s); counted as\n"
-		"                         a timeout error, or exit 5 if the first connect\n"
+		"                         a timeout error, or exit 5 if the first connect does\n"
+		"      --max-errors N     errors that still count as a good run (default 0); a\n"
+		"                         reply that differs is never acceptable\n"
 		"  -4, -6                 IPv4 or IPv6 only\n"
 		"  -h, --help             show this help\n\n"
 		"DUR is a number with a unit: 500ms, 5s, 2m (no unit: seconds).\n"
 		"A progress line is shown each second when stdout is a terminal.\n\n"
-		"Exit status: 0 ok, 1 a reply differed from what was sent (or no message\n"
-		"completed), 2 usage error, 3 name did not resolve, 4 connection refused,\n"
+		"When the run's time is up no new message is sent, and replies still owed get\n"
+		"1 s to arrive; those that do not are counted as unanswered errors.\n\n"
+		"Exit status: 0 ok, 1 errors (more than --max-errors; any reply that differed\n"
+		"from what was sent; unanswered messages; every connection lost) or no message\n"
+		"completed, 2 usage error, 3 name did not resolve, 4 connection refused,\n"
 		"5 timed out, 7 connection reset.\n");
 }
 
@@ -187,6 +194,10 @@ static int parse_opt(struct bench_cli *bc, int c, const char *arg, const char *b
 	case 'j':
 		bc->json = true;
 		return 0;
+	case 'M':
+		return cli_uint("bench", "--max-errors", arg, 0, UINT64_MAX, &bc->max_errors)
+			       ? 0
+			       : EXIT_USAGE;
 	case 'W':
 		if (!cli_duration("bench", "-W", arg, DAY_MS, &bc->o.connect_timeout_ms))
 			return EXIT_USAGE;
@@ -409,19 +420,27 @@ static int run(struct bench_cli *bc, struct bench_stats *s)
 
 /* ---- the result */
 
+/* "reset 4, unanswered 64" into buf: the errors by kind. */
+static const char *error_kinds(const struct bench_stats *s, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < BENCH_ERR_KINDS && used < size; i++)
+		if (s->errors[i])
+			used += (size_t)snprintf(buf + used, size - used, "%s%s %" PRIu64,
+						 used ? ", " : "",
+						 bench_err_name((enum bench_err)i), s->errors[i]);
+	return buf;
+}
+
 static void print_errors(const struct bench_stats *s)
 {
-	const char *sep = " (";
-	int i;
+	uint64_t n = bench_errors_total(s);
+	char kinds[256];
 
-	printf("errors:      %" PRIu64, bench_errors_total(s));
-	for (i = 0; i < BENCH_ERR_KINDS; i++) {
-		if (!s->errors[i])
-			continue;
-		printf("%s%s %" PRIu64, sep, bench_err_name((enum bench_err)i), s->errors[i]);
-		sep = ", ";
-	}
-	printf("%s\n", *sep == ',' ? ")" : "");
+	printf("errors:      %" PRIu64 "%s%s%s\n", n, n ? " (" : "",
+	       error_kinds(s, kinds, sizeof(kinds)), n ? ")" : "");
 }
 
 static void print_summary(const struct bench_cli *bc, const struct bench_stats *s)
@@ -433,8 +452,11 @@ static void print_summary(const struct bench_cli *bc, const struct bench_stats *
 	       mode_names[bc->o.mode], frame_name(bc->framing), msg_len);
 	if (bc->o.mode == BENCH_ECHO)
 		printf(", depth %u", bc->o.depth);
-	printf(")\nconnections: %u of %u over %u thread%s\n", s->established, bc->o.conns,
+	printf(")\nconnections: %u of %u over %u thread%s", s->established, bc->o.conns,
 	       bc->o.threads, bc->o.threads == 1 ? "" : "s");
+	if (bc->o.mode != BENCH_CONNECT && s->open_at_end < s->established)
+		printf(", %u still open at the end", s->open_at_end);
+	printf("\n");
 	printf("messages:    %" PRIu64 " in %.3f s: %.0f msgs/s, %.2f MB/s\n", s->messages,
 	       (double)s->elapsed_ns / 1e9, per_s(s->messages, s->elapsed_ns),
 	       per_s(s->messages * msg_len, s->elapsed_ns) / 1e6);
@@ -502,6 +524,7 @@ static void print_json(const struct bench_cli *bc, const struct bench_stats *s)
 	jw_key(&w, "min"), jw_double(&w, us(hist_min(h)), 1);
 	jw_key(&w, "mean"), jw_double(&w, hist_mean(h) / 1000.0, 1);
 	jw_obj_end(&w);
+	jw_key(&w, "open_at_end"), jw_uint(&w, s->open_at_end);
 	jw_key(&w, "errors"), jw_uint(&w, bench_errors_total(s));
 	jw_key(&w, "errors_by_kind");
 	jw_obj_begin(&w);
@@ -530,11 +553,24 @@ static int raise_fd_limit(unsigned conns)
 	return 0;
 }
 
-static int result_code(const struct bench_stats *s)
+static int result_code(const struct bench_cli *bc, const struct bench_stats *s)
 {
+	uint64_t errors = bench_errors_total(s);
+	char kinds[256];
+
 	if (s->errors[BENCH_ERR_MISMATCH] || s->errors[BENCH_ERR_EXTRA]) {
 		cli_error("%" PRIu64 " replies differed from what was sent",
 			  s->errors[BENCH_ERR_MISMATCH] + s->errors[BENCH_ERR_EXTRA]);
+		return EXIT_FAIL;
+	}
+	if (bc->o.mode != BENCH_CONNECT && s->established && !s->open_at_end && errors) {
+		cli_error("every connection was lost before the end (%s)",
+			  error_kinds(s, kinds, sizeof(kinds)));
+		return EXIT_FAIL;
+	}
+	if (errors > bc->max_errors) {
+		cli_error("%" PRIu64 " errors (%s)%s", errors, error_kinds(s, kinds, sizeof(kinds)),
+			  bc->max_errors ? ": more than --max-errors" : "");
 		return EXIT_FAIL;
 	}
 	if (!s->messages) {
@@ -542,6 +578,27 @@ static int result_code(const struct bench_stats *s)
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
+}
+
+/* Refuses a run that could not fit in memory, before allocating any of it. */
+static int check_memory(const struct bench_cli *bc)
+{
+	uint64_t need = bench_memory_estimate(&bc->o), avail = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %" SCNu64 " kB", &avail) == 1)
+			break;
+	if (f)
+		fclose(f);
+	avail *= 1024;
+	if (!avail || need <= avail / 2)
+		return 0;
+	cli_error("cannot run: %u connections x depth %u need about %.1f GB of memory, and %.1f GB "
+		  "is available",
+		  bc->o.conns, bc->o.depth, (double)need / 1e9, (double)avail / 1e9);
+	return EXIT_FAIL;
 }
 
 int cmd_bench(int argc, char **argv)
@@ -560,7 +617,7 @@ int cmd_bench(int argc, char **argv)
 	rc = parse_args(&bc, argc, argv);
 	if (rc)
 		return rc < 0 ? EXIT_OK : rc;
-	if (raise_fd_limit(bc.o.conns))
+	if (check_memory(&bc) || raise_fd_limit(bc.o.conns))
 		return EXIT_FAIL;
 	signal(SIGPIPE, SIG_IGN);
 	/* Blocked in every thread (the workers inherit it); the main loop reads them. */
@@ -598,5 +655,5 @@ int cmd_bench(int argc, char **argv)
 	pattern_fini(&pat);
 out_loop:
 	loop_free(bc.loop);
-	return rc ? cli_exit_code(rc) : result_code(&stats);
+	return rc ? cli_exit_code(rc) : result_code(&bc, &stats);
 }

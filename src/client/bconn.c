@@ -72,9 +72,26 @@ void bench__worker_check_done(struct worker *w)
 		loop_stop(w->loop);
 }
 
+/* ECHO: messages c sent that are still unanswered, now never to be. */
+static void give_up_owed(struct worker *w, struct bconn *c)
+{
+	uint64_t len = w->b->o.pattern->msg_len, started = (c->tx_bytes + len - 1) / len;
+	uint64_t owed = started > c->rx_msgs ? started - c->rx_msgs : 0;
+
+	if (w->b->o.mode != BENCH_ECHO || !owed)
+		return;
+	w->in_flight -= owed;
+	w->c.errors[BENCH_ERR_UNANSWERED] += owed;
+	c->rx_msgs = started;
+	if (w->finishing && !w->in_flight)
+		loop_stop(w->loop);
+}
+
 /* The connection is finished for good. */
 void bench__conn_done(struct worker *w, struct bconn *c)
 {
+	if (c->state == C_OPEN)
+		give_up_owed(w, c);
 	if (c->state == C_CONNECTING)
 		w->connecting--;
 	bench__conn_close_fd(w, c);
@@ -117,8 +134,10 @@ static void stamp_sent(struct worker *w, struct bconn *c, uint64_t a, uint64_t b
 			if (now > t + LATE_NS && bench__counting(bn, now))
 				w->c.late++;
 		}
-		if (c->ts)
+		if (c->ts) {
 			c->ts[m % bn->o.depth] = t;
+			w->in_flight++;
+		}
 	}
 }
 
@@ -128,6 +147,8 @@ static uint64_t send_window(struct worker *w, struct bconn *c, uint64_t now)
 	const struct bench *b = w->b;
 	uint64_t limit = c->quota, len = b->o.pattern->msg_len, due, want;
 
+	if (w->finishing) /* the run is over: only what is owed may still arrive */
+		return 0;
 	if (b->o.mode == BENCH_CONNECT)
 		limit = 1;
 	else if (b->o.mode == BENCH_ECHO && c->rx_msgs + b->o.depth < limit)
@@ -236,6 +257,11 @@ static void replies_done(struct worker *w, struct bconn *c, ssize_t r, uint64_t 
 		w->c.messages += (uint64_t)r;
 	}
 	c->rx_msgs += (uint64_t)r;
+	w->in_flight -= (uint64_t)r;
+	if (w->finishing && !w->in_flight) {
+		loop_stop(w->loop);
+		return;
+	}
 	if (c->rx_msgs >= c->quota) {
 		bench__conn_done(w, c);
 		return;

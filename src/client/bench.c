@@ -11,7 +11,7 @@
 #include "client/bench_impl.h"
 
 static const char *const err_names[BENCH_ERR_KINDS] = {
-	"mismatch", "extra_bytes", "refused", "reset", "closed", "timeout", "other",
+	"mismatch", "extra_bytes", "refused", "reset", "closed", "timeout", "other", "unanswered",
 };
 
 const char *bench_err_name(enum bench_err e)
@@ -52,8 +52,30 @@ static void on_tick(struct loop *l, struct loop_timer *t)
 
 static void on_deadline(struct loop *l, struct loop_timer *t)
 {
+	struct worker *w = t->arg;
+
+	if (w->b->o.mode == BENCH_ECHO)
+		bench__finish(w);
+	else
+		loop_stop(l);
+}
+
+static void on_grace(struct loop *l, struct loop_timer *t)
+{
 	(void)t;
-	loop_stop(l);
+	loop_stop(l); /* what is still owed is unanswered */
+}
+
+void bench__finish(struct worker *w)
+{
+	if (w->finishing)
+		return;
+	w->finishing = true;
+	if (!w->in_flight) {
+		loop_stop(w->loop);
+		return;
+	}
+	loop_timer_start(w->loop, &w->grace, BENCH_GRACE_MS, 0);
 }
 
 static void publish(struct worker *w)
@@ -75,7 +97,11 @@ static void on_wake(struct loop *l, void *arg)
 {
 	struct worker *w = arg;
 
-	if (atomic_load(&w->b->stop))
+	if (!atomic_load(&w->b->stop))
+		return;
+	if (w->b->o.mode == BENCH_ECHO && !w->setup)
+		bench__finish(w);
+	else
 		loop_stop(l);
 }
 
@@ -235,8 +261,11 @@ static void *worker_main(void *arg)
 		worker_go(w);
 	w->end_ns = bench__now_ns();
 	count_unsent(w);
-	for (i = 0; i < w->nconns; i++)
+	w->c.errors[BENCH_ERR_UNANSWERED] += w->in_flight;
+	for (i = 0; i < w->nconns; i++) {
+		w->c.open_at_end += w->conns[i].state == C_OPEN;
 		bench__conn_close_fd(w, &w->conns[i]);
+	}
 	publish(w);
 	if (atomic_fetch_sub(&b->running, 1) == 1 && b->o.on_done)
 		b->o.on_done(b->o.arg);
@@ -302,6 +331,7 @@ static int worker_new(struct bench *b, unsigned first, unsigned n, struct worker
 	loop_timer_init(&w->tick, on_tick, w);
 	loop_timer_init(&w->deadline, on_deadline, w);
 	loop_timer_init(&w->publish, on_publish, w);
+	loop_timer_init(&w->grace, on_grace, w);
 	hist_init(&w->h);
 	hist_init(&w->pub_h);
 	for (i = 0; i < n; i++) {
@@ -454,6 +484,7 @@ static void add_counters(struct bench_stats *s, const struct counters *c)
 	s->established += c->established;
 	for (i = 0; i < BENCH_ERR_KINDS; i++)
 		s->errors[i] += c->errors[i];
+	s->open_at_end += c->open_at_end;
 }
 
 static void stats_clear(struct bench_stats *s)
@@ -501,4 +532,14 @@ void bench_finish(struct bench *b, struct bench_stats *out)
 	out->elapsed_ns = end > b->start_ns ? end - b->start_ns : 0;
 	pthread_barrier_destroy(&b->barrier);
 	bench_free(b);
+}
+
+uint64_t bench_memory_estimate(const struct bench_opts *o)
+{
+	uint64_t per_thread = RBUF_SIZE + 2 * sizeof(struct hist) + sizeof(struct worker);
+	uint64_t per_conn = sizeof(struct bconn) + sizeof(struct bconn *);
+
+	if (o->mode == BENCH_ECHO)
+		per_conn += (uint64_t)o->depth * sizeof(uint64_t); /* the send-time ring */
+	return (uint64_t)o->threads * per_thread + (uint64_t)o->conns * per_conn;
 }

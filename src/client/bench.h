@@ -9,6 +9,11 @@
  * peer is never stalled), CONNECT (per connection slot: connect, one message, its
  * reply, close; again; latency = connect + exchange).
  *
+ * In ECHO mode the end of the run (its duration, or a stop) is followed by up to
+ * BENCH_GRACE_MS in which no new message is sent and the replies still owed may arrive;
+ * those that do not are counted as "unanswered" errors, so a server that stops answering is
+ * never reported as a clean run.
+ *
  * It does not resolve names, print or exit: the caller gives it one address (the one
  * its own first connect reached) and reads struct bench_stats. Connection failures are
  * counted by kind, never fatal to the run.
@@ -37,10 +42,11 @@ enum bench_err {
 	BENCH_ERR_CLOSED,  /* the peer closed before every reply came */
 	BENCH_ERR_TIMEOUT, /* a connect took longer than connect_timeout_ms */
 	BENCH_ERR_OTHER,
+	BENCH_ERR_UNANSWERED, /* sent, and no reply by the end (after the grace period) */
 	BENCH_ERR_KINDS
 };
 
-/* "mismatch", "extra_bytes", "refused", "reset", "closed", "timeout", "other". */
+/* "mismatch", "extra_bytes", "refused", "reset", "closed", "timeout", "other", "unanswered". */
 const char *bench_err_name(enum bench_err e);
 
 struct bench_opts {
@@ -70,10 +76,20 @@ struct bench_stats {
 	uint64_t errors[BENCH_ERR_KINDS];
 	uint64_t elapsed_ns;  /* from the end of connection set-up to the end of the run */
 	unsigned established; /* connections that opened (CONNECT: slots) */
+	unsigned open_at_end; /* connections still open when the run ended (not CONNECT) */
 	struct hist latency;  /* ns */
 };
 
 uint64_t bench_errors_total(const struct bench_stats *s);
+
+#define BENCH_GRACE_MS 1000
+
+/*
+ * The memory a run of o would take, in bytes (the engine's own: send-time rings, connection
+ * tables, read buffers, histograms; the pattern is the caller's), to refuse an impossible run
+ * before allocating it.
+ */
+uint64_t bench_memory_estimate(const struct bench_opts *o);
 
 struct bench;
 

@@ -54,7 +54,7 @@ struct bconn {
 struct counters {
 	uint64_t messages, bytes_out, bytes_in, connects, late, unsent;
 	uint64_t errors[BENCH_ERR_KINDS];
-	unsigned established;
+	unsigned established, open_at_end;
 };
 
 struct worker {
@@ -69,12 +69,14 @@ struct worker {
 	unsigned active; /* connections not yet done */
 	unsigned established;
 	bool setup;		/* in the connect phase */
+	bool finishing;		/* ECHO: past the end, waiting for the replies owed */
+	uint64_t in_flight;	/* ECHO: messages sent on open connections, not yet answered */
 	bool starting;		/* inside start_connects */
 	struct bconn **restart; /* CONNECT: slots to reconnect at the end of this turn */
 	unsigned nrestart;
 	uint64_t *ts;
 	uint8_t *rbuf;
-	struct loop_timer tick, deadline, publish;
+	struct loop_timer tick, deadline, publish, grace;
 	struct pacer pacer;  /* rate: when each message is due */
 	struct loop_io pace; /* rate: a timerfd set to the next due time */
 	uint32_t due[PACE_BATCH];
@@ -111,6 +113,8 @@ void bench__start_connects(struct worker *w);
 void bench__worker_check_done(struct worker *w);
 /* The connection is finished for good. */
 void bench__conn_done(struct worker *w, struct bconn *c);
+/* ECHO: the run's end came; no new messages, the replies owed may still arrive. */
+void bench__finish(struct worker *w);
 void bench__conn_fail(struct worker *w, struct bconn *c, enum bench_err e);
 /* Writes what the window allows; arms EPOLLOUT while the kernel refuses some. */
 void bench__conn_fill(struct worker *w, struct bconn *c, uint64_t now);

@@ -319,3 +319,86 @@ def test_sigint_ends_the_run_with_a_summary_and_one_thread_runs_on_the_main_thre
     res = json.loads(out.decode().splitlines()[-1])
     assert res["messages"] > 0 and res["errors"] == 0, res
     assert res["duration_s"] < 30, res
+
+
+class ResettingServer(CorruptingEcho):
+    """Reads what the client sends, then resets the connection."""
+
+    def serve(self, c):
+        with c:
+            try:
+                c.recv(65536)
+            except OSError:
+                return
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+
+class StallingEcho(CorruptingEcho):
+    """Echoes the first `every` bytes of each connection, then reads on and answers nothing."""
+
+    def serve(self, c):
+        answered = 0
+        c.settimeout(0.2)
+        with c:
+            while not self.stop.is_set():
+                try:
+                    data = c.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                part = data[:max(0, self.every - answered)]
+                answered += len(part)
+                if part:
+                    c.sendall(part)
+
+
+def test_a_server_that_resets_every_connection_is_a_failed_run():
+    srv = ResettingServer(every=0)
+    try:
+        res, err = bench_json(f"127.0.0.1:{srv.port}", "-c", "4", "-t", "2s", expect_rc=1)
+    finally:
+        srv.close()
+    assert res["errors_by_kind"]["reset"] + res["errors_by_kind"]["closed"] >= 4, res
+    assert res["open_at_end"] == 0
+    assert "every connection was lost before the end" in err, err
+
+
+def test_a_server_that_stops_answering_leaves_unanswered_messages_and_exit_1():
+    srv = StallingEcho(every=64 * 50)  # 50 replies of 64 B per connection, then silence
+    try:
+        t0 = time.monotonic()
+        res, err = bench_json(f"127.0.0.1:{srv.port}", "-c", "2", "-d", "4", "-t", "1s",
+                              expect_rc=1)
+        took = time.monotonic() - t0
+    finally:
+        srv.close()
+    assert res["errors_by_kind"]["unanswered"] == 8, res  # depth 4 on each of 2 connections
+    assert res["messages"] == 100, res  # 50 answered on each
+    assert "unanswered 8" in err, err
+    assert took < 5, f"the grace for owed replies is 1 s, the run took {took:.1f} s"
+
+
+def test_max_errors_accepts_that_many(echo):
+    srv = StallingEcho(every=64 * 50)
+    try:
+        res, err = bench_json(f"127.0.0.1:{srv.port}", "-c", "2", "-d", "4", "-t", "1s",
+                              "--max-errors", "8")
+    finally:
+        srv.close()
+    assert res["errors"] == 8 and res["messages"] > 0
+
+
+def test_a_clean_run_owes_nothing_at_the_end(echo):
+    res, _ = bench_json(echo.addr, "-c", "8", "-d", "16", "-t", "1s")
+    assert res["errors"] == 0 and res["errors_by_kind"]["unanswered"] == 0
+    assert res["open_at_end"] == 8
+
+
+def test_an_impossible_run_is_refused_before_it_allocates(echo):
+    r = bench(echo.addr, "-c", "1000000", "-d", "65536", "-s", "1")
+    err = r.stderr.decode()
+    assert r.returncode == 1
+    assert re.search(r"need about [\d.]+ GB of memory, and [\d.]+ GB is available", err), err
