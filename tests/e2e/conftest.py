@@ -45,6 +45,20 @@ KV_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 # markers / skips
 
 
+def _sanitized(path):
+    """True when the binary under test is built with AddressSanitizer (make test-asan): its
+    allocator keeps freed memory in quarantine and its shadow memory counts in RSS, so memory
+    numbers say nothing about sockbox's own use."""
+    try:
+        with open(path, "rb") as f:
+            return b"AddressSanitizer" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = _sanitized(SOCKBOX_BIN)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs(tool): test runs an external program (skipped if absent)")
 
