@@ -27,7 +27,7 @@ LDLIBS   += -lm
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
-LIB_SRC  := $(wildcard src/util/*.c src/loop/*.c src/net/*.c src/proto/*.c src/server/*.c src/client/*.c src/services/*.c)
+LIB_SRC  := $(wildcard src/util/*.c src/loop/*.c src/net/*.c src/proto/*.c src/inspect/*.c src/server/*.c src/client/*.c src/services/*.c)
 BIN_SRC  := src/main.c $(wildcard src/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 

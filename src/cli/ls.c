@@ -13,8 +13,8 @@
 
 #include "cli/cli.h"
 #include "cli/sockview.h"
-#include "net/owners.h"
-#include "net/sockdiag.h"
+#include "inspect/owners.h"
+#include "inspect/sockdiag.h"
 #include "util/err.h"
 #include "util/json.h"
 

@@ -9,7 +9,7 @@
 
 #include "cli/cli.h"
 #include "loop/loop.h"
-#include "net/ping.h"
+#include "client/ping.h"
 #include "util/err.h"
 #include "util/json.h"
 

@@ -6,8 +6,8 @@
 
 #include "cli/cli.h"
 #include "cli/sockview.h"
-#include "net/owners.h"
-#include "net/portinfo.h"
+#include "inspect/owners.h"
+#include "inspect/portinfo.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/parse.h"

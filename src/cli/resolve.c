@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "net/ifaddr.h"
-#include "net/resolve.h"
+#include "inspect/ifaddr.h"
+#include "inspect/resolve.h"
 #include "util/err.h"
 #include "util/json.h"
 

@@ -8,7 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/sockview.h"
-#include "net/portinfo.h"
+#include "inspect/portinfo.h"
 #include "server/server.h"
 #include "services/services.h"
 #include "util/err.h"

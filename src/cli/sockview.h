@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "net/owners.h"
-#include "net/portinfo.h"
-#include "net/sockdiag.h"
+#include "inspect/owners.h"
+#include "inspect/portinfo.h"
+#include "inspect/sockdiag.h"
 
 /* "IPv4", "IPv6", "IPv4 and IPv6", or "-" (a mask of SD_COVERS_*). */
 const char *sockview_covers(unsigned covers);

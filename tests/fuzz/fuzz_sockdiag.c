@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/owners.h"
-#include "net/sockdiag.h"
+#include "inspect/owners.h"
+#include "inspect/sockdiag.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "guard.h"
-#include "net/hosts.h"
+#include "inspect/hosts.h"
 
 static void *the_guard;
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/ifaddr.h"
+#include "inspect/ifaddr.h"
 
 static unsigned prefix4(const char *mask)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "guard.h"
-#include "net/nsswitch.h"
+#include "inspect/nsswitch.h"
 
 static void *the_guard;
 

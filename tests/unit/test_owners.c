@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "net/owners.h"
+#include "inspect/owners.h"
 
 static void put_file(const char *root, const char *rel, const char *text)
 {

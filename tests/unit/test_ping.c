@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "loop/loop.h"
-#include "net/ping.h"
+#include "client/ping.h"
 #include "util/err.h"
 
 struct run {

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "net/portinfo.h"
+#include "inspect/portinfo.h"
 
 static struct sockdiag_sock rec(int family, enum addr_transport t, uint8_t state, uint16_t lport,
 				uint16_t rport, uint32_t inode)

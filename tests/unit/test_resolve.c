@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net/resolve.h"
+#include "inspect/resolve.h"
 #include "util/err.h"
 
 struct files {

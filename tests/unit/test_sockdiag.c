@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "net/sockdiag.h"
+#include "inspect/sockdiag.h"
 
 /* A buffer of netlink messages under construction. */
 struct nlbuf {

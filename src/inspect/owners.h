@@ -9,8 +9,8 @@
  * it at a fake tree. The text parsers are pure. Returns 0 or a negative errno; never prints.
  * A struct owners belongs to one thread.
  */
-#ifndef SOCKBOX_NET_OWNERS_H
-#define SOCKBOX_NET_OWNERS_H
+#ifndef SOCKBOX_INSPECT_OWNERS_H
+#define SOCKBOX_INSPECT_OWNERS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* portinfo — see portinfo.h. */
-#include "net/portinfo.h"
+#include "inspect/portinfo.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* owners — see owners.h. */
-#include "net/owners.h"
+#include "inspect/owners.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* resolve — see resolve.h. */
-#include "net/resolve.h"
+#include "inspect/resolve.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "net/hosts.h"
+#include "inspect/hosts.h"
 #include "util/err.h"
 
 /* Reads all of path into an owned buffer. Returns 0, -errno, or -EFBIG past the limit. */

@@ -1,5 +1,5 @@
 /* ping — see ping.h. */
-#include "net/ping.h"
+#include "client/ping.h"
 
 #include <errno.h>
 #include <stdlib.h>

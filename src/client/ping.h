@@ -12,8 +12,8 @@
  * Owns the attempt schedule and the counters; never prints (each finished attempt goes to
  * a callback). Threading: the loop's thread only.
  */
-#ifndef SOCKBOX_NET_PING_H
-#define SOCKBOX_NET_PING_H
+#ifndef SOCKBOX_CLIENT_PING_H
+#define SOCKBOX_CLIENT_PING_H
 
 #include <stdint.h>
 #include <sys/socket.h>

@@ -13,8 +13,8 @@
  * Never prints. The lookups block (getaddrinfo); call them outside any event loop.
  * Thread-safe as long as each thread uses its own results; an env is read-only once loaded.
  */
-#ifndef SOCKBOX_NET_RESOLVE_H
-#define SOCKBOX_NET_RESOLVE_H
+#ifndef SOCKBOX_INSPECT_RESOLVE_H
+#define SOCKBOX_INSPECT_RESOLVE_H
 
 #include <net/if.h>
 #include <netdb.h>
@@ -22,7 +22,7 @@
 #include <stddef.h>
 
 #include "net/addr.h"
-#include "net/nsswitch.h"
+#include "inspect/nsswitch.h"
 
 #define RESOLVE_HOSTS_PATH    "/etc/hosts"
 #define RESOLVE_NSSWITCH_PATH "/etc/nsswitch.conf"

@@ -13,8 +13,8 @@
  * Pure: no I/O, no allocation, no globals. Outputs point into the caller's text.
  * Thread-safe.
  */
-#ifndef SOCKBOX_NET_HOSTS_H
-#define SOCKBOX_NET_HOSTS_H
+#ifndef SOCKBOX_INSPECT_HOSTS_H
+#define SOCKBOX_INSPECT_HOSTS_H
 
 #include <stdbool.h>
 #include <stddef.h>

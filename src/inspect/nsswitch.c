@@ -1,5 +1,5 @@
 /* nsswitch — see nsswitch.h. */
-#include "net/nsswitch.h"
+#include "inspect/nsswitch.h"
 
 #include <errno.h>
 #include <stdbool.h>

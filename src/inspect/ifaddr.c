@@ -1,5 +1,5 @@
 /* ifaddr — see ifaddr.h. */
-#include "net/ifaddr.h"
+#include "inspect/ifaddr.h"
 
 #include <errno.h>
 #include <ifaddrs.h>

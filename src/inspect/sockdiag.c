@@ -1,5 +1,5 @@
 /* sockdiag — see sockdiag.h. */
-#include "net/sockdiag.h"
+#include "inspect/sockdiag.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* hosts — see hosts.h. */
-#include "net/hosts.h"
+#include "inspect/hosts.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

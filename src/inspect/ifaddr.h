@@ -4,8 +4,8 @@
  *
  * Owns the listing and the netmask-to-prefix arithmetic; never prints. Thread-safe.
  */
-#ifndef SOCKBOX_NET_IFADDR_H
-#define SOCKBOX_NET_IFADDR_H
+#ifndef SOCKBOX_INSPECT_IFADDR_H
+#define SOCKBOX_INSPECT_IFADDR_H
 
 #include <net/if.h>
 #include <netinet/in.h>

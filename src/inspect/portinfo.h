@@ -14,16 +14,16 @@
  * portinfo_classify is pure (tests feed it records). Returns 0 or a negative errno; never
  * prints. A struct port_report belongs to one thread.
  */
-#ifndef SOCKBOX_NET_PORTINFO_H
-#define SOCKBOX_NET_PORTINFO_H
+#ifndef SOCKBOX_INSPECT_PORTINFO_H
+#define SOCKBOX_INSPECT_PORTINFO_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "net/addr.h"
-#include "net/owners.h"
-#include "net/sockdiag.h"
+#include "inspect/owners.h"
+#include "inspect/sockdiag.h"
 
 enum port_role {
 	PORT_LISTENER,	 /* waits on the port: the holder */

@@ -7,8 +7,8 @@
  * such as "[NOTFOUND=return]" are skipped (resolve only reports the order). Pure: no I/O,
  * no allocation; thread-safe.
  */
-#ifndef SOCKBOX_NET_NSSWITCH_H
-#define SOCKBOX_NET_NSSWITCH_H
+#ifndef SOCKBOX_INSPECT_NSSWITCH_H
+#define SOCKBOX_INSPECT_NSSWITCH_H
 
 #include <stddef.h>
 

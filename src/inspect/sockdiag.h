@@ -11,8 +11,8 @@
  * own netlink socket per call. Returns 0 or a negative errno; never prints. Thread-safe: no
  * globals.
  */
-#ifndef SOCKBOX_NET_SOCKDIAG_H
-#define SOCKBOX_NET_SOCKDIAG_H
+#ifndef SOCKBOX_INSPECT_SOCKDIAG_H
+#define SOCKBOX_INSPECT_SOCKDIAG_H
 
 #include <linux/netlink.h>
 #include <stdbool.h>
