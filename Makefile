@@ -22,7 +22,7 @@ endif
 CPPFLAGS += -Isrc -D_GNU_SOURCE
 CFLAGS   += -std=gnu11 $(OPTFLAGS) $(WARN) $(SANFLAGS) -MMD -MP -pthread
 LDFLAGS  += $(SANFLAGS) -pthread
-LDLIBS   += -lm
+LDLIBS   += $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) -lm
 
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -105,7 +105,7 @@ $(FUZZ_DIR)/libsockbox.a: $(FUZZ_OBJ)
 	$(QAR)rm -f $@ && $(AR) rcs $@ $^
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libsockbox.a
-	$(QLD)clang $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -pthread -lm
+	$(QLD)clang $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -pthread $(LDLIBS)
 
 # FUZZ_SEED=N repeats a run (CI uses a fixed seed so a red run can be replayed; 0 = random).
 # A crash leaves its input in build/fuzz/crash-*; the log's tail (stack, Base64 input) is shown.

@@ -31,6 +31,10 @@ enum {
 	OPT_REUSE_PORT,
 	OPT_RCVBUF,
 	OPT_MAX_QUEUED,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_HANDSHAKE_TIMEOUT,
+	OPT_PROXY_PROTOCOL,
 };
 
 static const struct option long_opts[] = {
@@ -48,6 +52,10 @@ static const struct option long_opts[] = {
 	{"reuse-port", no_argument, NULL, OPT_REUSE_PORT},
 	{"rcvbuf", required_argument, NULL, OPT_RCVBUF},
 	{"max-queued", required_argument, NULL, OPT_MAX_QUEUED},
+	{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
+	{"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+	{"proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -70,8 +78,17 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\nOptions:\n"
 		"  -l, --listen ADDR       listen on ADDR; repeat for several (default 127.0.0.1:5050)\n"
-		"                          ADDR: [tcp://|udp://]HOST:PORT, :PORT (all interfaces),\n"
-		"                          [v6addr]:PORT, unix:/path; port 0 picks a free port\n"
+		"                          ADDR: [tcp://|udp://|tls://]HOST:PORT, :PORT (all\n"
+		"                          interfaces), [v6addr]:PORT, unix:/path; port 0 picks a\n"
+		"                          free port; tls:// serves the same service over TLS\n"
+		"      --tls-cert FILE     tls:// listeners: the certificate chain (PEM)\n"
+		"      --tls-key FILE      tls:// listeners: its private key (PEM)\n"
+		"      --handshake-timeout DUR\n"
+		"                          close a TLS connection whose handshake has not\n"
+		"                          finished after DUR (default 10s)\n"
+		"      --proxy-protocol    every TCP/unix client starts with a PROXY protocol v1 or\n"
+		"                          v2 header (HAProxy send-proxy): its address is the one\n"
+		"                          logged and limited; a bad or slow (3s) header closes it\n"
 		"  -4, -6                  IPv4 or IPv6 only (for :PORT and host names)\n"
 		"      --workers N         worker threads, each with its own listening socket\n"
 		"                          (default: number of usable cores)\n"
@@ -202,6 +219,23 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 	case OPT_REUSE_PORT:
 		o->cfg.reuse_port = true;
 		return 0;
+	case OPT_PROXY_PROTOCOL:
+		o->cfg.proxy_protocol = true;
+		return 0;
+	case OPT_TLS_CERT:
+		o->cfg.tls_cert = arg;
+		return 0;
+	case OPT_TLS_KEY:
+		o->cfg.tls_key = arg;
+		return 0;
+	case OPT_HANDSHAKE_TIMEOUT:
+		if (!cli_duration("serve", "--handshake-timeout", arg, DAY_MS,
+				  &o->cfg.handshake_timeout_ms))
+			return EXIT_USAGE;
+		if (o->cfg.handshake_timeout_ms < 1)
+			return cli_usage_error("serve", "--handshake-timeout %s: must be at least "
+							"1ms", arg);
+		return 0;
 	case OPT_MAX_QUEUED:
 		if (strcmp(arg, "0") && !cli_size("serve", "--max-queued", arg, 1u << 20,
 						  UINT64_C(1) << 40, &o->cfg.max_queued))
@@ -321,6 +355,8 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 	rc = check_service_options(o);
 	if (rc)
 		return rc;
+	if ((o->cfg.tls_cert != NULL) != (o->cfg.tls_key != NULL))
+		return cli_usage_error("serve", "--tls-cert and --tls-key go together");
 	if (o->cfg.nlisten == 0 && (rc = add_listen(o, "127.0.0.1:5050")))
 		return rc;
 	return 0;
@@ -421,6 +457,10 @@ int cmd_serve(int argc, char **argv)
 		cli_error("cannot serve %s on %s: %s", o.cfg.svc.service->name, oe.addr,
 			  note ? note : "the service does not support that transport");
 		return EXIT_USAGE;
+	}
+	if (oe.what && !strcmp(oe.what, "use TLS")) {
+		cli_error("cannot use TLS: %s", oe.addr);
+		return o.cfg.tls_cert ? EXIT_FAIL : EXIT_USAGE;
 	}
 	if (rc == -EADDRINUSE) {
 		char held[ADDR_STR_MAX + 128];

@@ -137,8 +137,11 @@ int addr_parse(const char *s, struct addr_spec *out, const char **why)
 	} else if (!strncmp(s, "udp://", 6)) {
 		out->transport = ADDR_UDP;
 		s += 6;
+	} else if (!strncmp(s, "tls://", 6)) {
+		out->tls = true;
+		s += 6;
 	} else if (strstr(s, "://")) {
-		return fail(why, "unknown scheme (tcp, udp or unix)");
+		return fail(why, "unknown scheme (tcp, udp, tls or unix)");
 	}
 	return parse_hostport(s, out, why);
 }
@@ -264,10 +267,10 @@ char *addr_format_transport(enum addr_transport t, const struct sockaddr *sa, so
 
 char *addr_spec_format(const struct addr_spec *spec, char *buf, size_t size)
 {
-	const char *scheme = spec->transport == ADDR_UDP ? "udp://" : "";
+	const char *scheme = spec->transport == ADDR_UDP ? "udp://" : spec->tls ? "tls://" : "";
 
 	/* A TCP host named "unix" would read back as a unix path without its scheme. */
-	if (spec->transport == ADDR_TCP && !strcmp(spec->host, "unix"))
+	if (spec->transport == ADDR_TCP && !spec->tls && !strcmp(spec->host, "unix"))
 		scheme = "tcp://";
 
 	/* "unix://" is stripped when parsing, so a path that starts with "//" needs it back. */

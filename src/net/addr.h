@@ -2,7 +2,8 @@
  * addr — the address grammar, resolution and printing.
  *
  * One grammar everywhere:  [SCHEME://]HOST:PORT   :PORT   [v6addr]:PORT   unix:/path
- * SCHEME is tcp (default), udp or unix. "unix:@name" is a Linux abstract socket.
+ * SCHEME is tcp (default), udp, tls (TCP with TLS on it) or unix. "unix:@name" is a Linux
+ * abstract socket.
  * HOST may be a name, an IPv4 address or a bracketed IPv6 address; an empty HOST
  * means "all interfaces" when listening and "this machine" when connecting.
  * PORT is a number (0-65535) or a service name from /etc/services.
@@ -28,6 +29,7 @@ enum addr_transport { ADDR_TCP, ADDR_UDP, ADDR_UNIX };
 
 struct addr_spec {
 	enum addr_transport transport;
+	bool tls; /* tls://: TCP with TLS */
 	char host[ADDR_HOST_MAX];      /* "" = any/this machine; brackets removed */
 	char port[ADDR_PORT_MAX];      /* number or service name */
 	char path[ADDR_UNIX_PATH_MAX]; /* unix: path; abstract names start with '@' */

@@ -2,11 +2,14 @@
 #include "server/conn.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "net/sock.h"
+#include "net/tls.h"
+#include "proto/proxy.h"
 #include "server/input.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -29,6 +32,9 @@ static const char *const reason_text[] = {
 	[CONN_R_REFUSED] = "refused",
 	[CONN_R_HANDSHAKE] = "handshake failed",
 	[CONN_R_OVERLIMIT] = "server output budget exceeded",
+	[CONN_R_TRUNCATED] = "peer closed without close_notify",
+	[CONN_R_SETUP_TIMEOUT] = "header or handshake timed out",
+	[CONN_R_BAD_HEADER] = "bad PROXY protocol header",
 };
 
 const char *conn_reason_str(enum conn_reason r)
@@ -78,18 +84,36 @@ static void list_touch(struct conn *c)
 	struct conn_env *env = c->env;
 
 	c->last_ms = loop_now_ms(env->loop);
-	if (c->flags & CONN_LINGER || env->active_tail == c)
+	if (c->flags & (CONN_LINGER | CONN_SETUP) || env->active_tail == c)
 		return;
 	list_unlink(&env->active_head, &env->active_tail, c);
 	list_append(&env->active_head, &env->active_tail, c);
 }
 
-/* c sent its FIN: from the activity list to the linger list. */
+/* c's header and handshake are done: from the setup list to the activity list. */
+static void list_opened(struct conn *c)
+{
+	struct conn_env *env = c->env;
+
+	if (!(c->flags & CONN_SETUP))
+		return;
+	c->flags &= (uint16_t)~CONN_SETUP;
+	list_unlink(&env->setup_head, &env->setup_tail, c);
+	list_append(&env->active_head, &env->active_tail, c);
+	c->last_ms = loop_now_ms(env->loop);
+}
+
+/* c sent its FIN: from the activity (or setup) list to the linger list. */
 static void list_linger(struct conn *c)
 {
 	struct conn_env *env = c->env;
 
-	list_unlink(&env->active_head, &env->active_tail, c);
+	if (c->flags & CONN_SETUP) {
+		c->flags &= (uint16_t)~CONN_SETUP;
+		list_unlink(&env->setup_head, &env->setup_tail, c);
+	} else {
+		list_unlink(&env->active_head, &env->active_tail, c);
+	}
 	c->last_ms = loop_now_ms(env->loop);
 	list_append(&env->linger_head, &env->linger_tail, c);
 }
@@ -111,6 +135,8 @@ static void list_closed(struct conn *c)
 
 	if (c->flags & CONN_LINGER)
 		list_unlink(&env->linger_head, &env->linger_tail, c);
+	else if (c->flags & CONN_SETUP)
+		list_unlink(&env->setup_head, &env->setup_tail, c);
 	else
 		list_unlink(&env->active_head, &env->active_tail, c);
 	c->next = env->reap;
@@ -204,7 +230,8 @@ static void log_close(const struct conn *c)
 	};
 	size_t n = sizeof(f) / sizeof(f[0]);
 
-	log_event(LOG_LEVEL_INFO, "close", f, c->reason == CONN_R_ERROR ? n : n - 1);
+	log_event(c->flags & CONN_QUIET ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "close", f,
+		  c->reason == CONN_R_ERROR ? n : n - 1);
 }
 
 /* c's queued output changed by delta bytes: the server-wide total follows. */
@@ -255,7 +282,7 @@ static void destroy(struct conn *c)
 	if (c->reason == CONN_R_ERROR || c->reason == CONN_R_NOMEM)
 		COUNTER_INC(c->env->stats.errors);
 	list_closed(c);
-	if (log_enabled(LOG_LEVEL_INFO))
+	if (log_enabled(c->flags & CONN_QUIET ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO))
 		log_close(c);
 }
 
@@ -446,6 +473,7 @@ int conn_send_msg(struct conn *c, const void *data, size_t len)
 }
 
 static void drain_if_done(struct conn *c);
+static void handshake(struct conn *c);
 
 /* --- staging: one write for the replies to a batch of messages --- */
 
@@ -719,13 +747,17 @@ static void open_service(struct conn *c)
 		refuse(c, why);
 		return;
 	}
+	list_opened(c);
 	c->phase = CONN_OPEN;
-	if (log_enabled(LOG_LEVEL_INFO)) {
+	if (log_enabled(c->flags & CONN_QUIET ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO)) {
 		char peer[ADDR_STR_MAX];
+		struct log_field f[] = {
+			LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
+			LOG_UINT("worker", c->env->id),
+			LOG_UINT("active", atomic_load(c->env->active)),
+		};
 
-		LOG_INFO("open", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
-			 LOG_UINT("worker", c->env->id),
-			 LOG_UINT("active", atomic_load(c->env->active)));
+		log_event(c->flags & CONN_QUIET ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "open", f, 3);
 	}
 	if (svc_cfg(c)->banner_len && conn_send(c, svc_cfg(c)->banner, svc_cfg(c)->banner_len))
 		return;
@@ -733,6 +765,109 @@ static void open_service(struct conn *c)
 	if (svc(c)->open)
 		svc(c)->open(c);
 	set_events(c);
+	/* A TLS client may have sent its first bytes with its last handshake message. */
+	if (c->phase == CONN_OPEN && transport_pending(&c->tr))
+		list_pending(c);
+}
+
+static void handshake_failed(struct conn *c, int err)
+{
+	char peer[ADDR_STR_MAX];
+	const char *why = tls_error(&c->tr);
+
+	COUNTER_INC(c->env->stats.tls_failed);
+	/* A peer that leaves during the handshake (a port scan, a health check) is not news. */
+	if (err != -ECONNRESET)
+		LOG_WARN_LIMITED("tls-failed",
+				 LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
+				 LOG_UINT("worker", c->env->id),
+				 LOG_STR("reason", *why ? why : sb_strerror(err)));
+	conn_abort(c, CONN_R_HANDSHAKE, err);
+}
+
+/* --- the header phase: a PROXY protocol header --- */
+
+struct conn_hdr {
+	size_t len;
+	char data[PROXY_MAX_HEADER];
+};
+
+static void bad_header(struct conn *c, const char *why)
+{
+	char peer[ADDR_STR_MAX];
+
+	COUNTER_INC(c->env->stats.bad_headers);
+	LOG_WARN_LIMITED("bad-header", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
+			 LOG_UINT("worker", c->env->id), LOG_STR("reason", why));
+	conn_abort(c, CONN_R_BAD_HEADER, 0);
+}
+
+static void drop_header(struct conn *c)
+{
+	free(c->hdr);
+	c->hdr = NULL;
+}
+
+/*
+ * Looks at what has arrived without taking it (MSG_PEEK), and takes exactly the header: the
+ * client's first bytes, or its TLS ClientHello, stay in the socket for the next stage. A
+ * header that has not all arrived is taken into a buffer of its own (then every byte seen
+ * is the header's), so the socket does not stay readable for bytes already looked at.
+ */
+static void read_header(struct conn *c)
+{
+	struct conn_hdr *h = c->hdr;
+	size_t have = h ? h->len : 0;
+	char buf[PROXY_MAX_HEADER];
+	struct proxy_parser p;
+	struct proxy_header ph;
+	const char *why = NULL;
+	enum proxy_result r;
+	ssize_t n;
+
+	if (have)
+		memcpy(buf, h->data, have);
+	do
+		n = recv(c->io.fd, buf + have, sizeof(buf) - have, MSG_PEEK);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		if (n < 0 && errno == EAGAIN)
+			return;
+		/* Gone before a whole header: health checks and port scans do this. */
+		c->flags |= CONN_QUIET;
+		conn_abort(c, n == 0 ? CONN_R_PEER : reason_for(-errno), n == 0 ? 0 : -errno);
+		return;
+	}
+	proxy_parser_init(&p);
+	r = proxy_parse(&p, buf, have + (size_t)n, &ph, &why);
+	if (r == PROXY_ERR || (r == PROXY_NEED_MORE && have + (size_t)n == sizeof(buf))) {
+		bad_header(c, why ? why : "PROXY header longer than 4096 bytes");
+		return;
+	}
+	if (r == PROXY_NEED_MORE) {
+		if (!h && !(h = c->hdr = calloc(1, sizeof(*h)))) {
+			conn_abort(c, CONN_R_NOMEM, -ENOMEM);
+			return;
+		}
+		if (recv(c->io.fd, h->data + h->len, (size_t)n, 0) != n) {
+			conn_abort(c, CONN_R_ERROR, errno ? -errno : -EIO);
+			return;
+		}
+		h->len += (size_t)n;
+		return;
+	}
+	/* Take the header's bytes that are still in the socket, and nothing more. */
+	if (ph.len > have && recv(c->io.fd, buf, ph.len - have, 0) != (ssize_t)(ph.len - have)) {
+		conn_abort(c, CONN_R_ERROR, errno ? -errno : -EIO);
+		return;
+	}
+	drop_header(c);
+	if (ph.local)
+		c->flags |= CONN_QUIET; /* LOCAL: a health check, not a client */
+	else
+		addr_compact_set(&c->peer, (const struct sockaddr *)&ph.src);
+	c->phase = CONN_HANDSHAKE;
+	handshake(c);
 }
 
 /* The transport's set-up (nothing for plain sockets), then the service. */
@@ -748,7 +883,7 @@ static void handshake(struct conn *c)
 		return;
 	}
 	if (err) {
-		conn_abort(c, CONN_R_HANDSHAKE, err);
+		handshake_failed(c, err);
 		return;
 	}
 	open_service(c);
@@ -762,6 +897,10 @@ void conn__on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 	/* The hot path: an open connection with bytes to read and nothing else going on. */
 	if (revents == EPOLLIN && c->phase == CONN_OPEN && !(c->flags & CONN_SLOW_FLAGS)) {
 		read_some(c);
+		return;
+	}
+	if (c->phase == CONN_HEADER) {
+		read_header(c);
 		return;
 	}
 	if (c->phase < CONN_OPEN) {
@@ -822,23 +961,35 @@ void conn__run_pending(struct conn *c)
 	set_events(c);
 }
 
-void conn__init(struct conn *c, struct conn_env *env, int fd, const struct sockaddr *peer)
+int conn__init(struct conn *c, struct conn_env *env, int fd, const struct sockaddr *peer,
+	       const struct conn_origin *origin)
 {
 	memset(c, 0, CONN_STATE_OFFSET + env->cfg->svc.service->state_size);
 	c->env = env;
+	c->origin = origin;
 	loop_io_init(&c->io, fd, conn__on_io, c);
 	c->tr.ops = &transport_plain;
 	bufq_init(&c->wq);
 	addr_compact_set(&c->peer, peer);
-	c->phase = CONN_HANDSHAKE; /* no listener reads a PROXY header yet */
+	c->phase = origin->proxy ? CONN_HEADER : CONN_HANDSHAKE;
 	c->start_ms = c->last_ms = loop_now_ms(env->loop);
+	c->flags |= CONN_SETUP;
+	list_append(&env->setup_head, &env->setup_tail, c);
+	if (origin->tls && tls_transport_server(&c->tr, origin->tls, fd)) {
+		conn_abort(c, CONN_R_NOMEM, -ENOMEM);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 int conn__start(struct conn *c)
 {
 	if (c->peer.family != AF_UNIX)
 		sock_set_nodelay(c->io.fd);
-	handshake(c);
+	if (c->phase == CONN_HEADER)
+		set_events(c); /* the header usually comes with the first packet: wait for it */
+	else
+		handshake(c);
 	return 0;
 }
 
@@ -846,7 +997,10 @@ void conn__reaped(struct conn *c)
 {
 	if ((c->flags & CONN_OPENED) && svc(c)->close)
 		svc(c)->close(c);
-	input_free(&c->in);
+	if (c->flags & CONN_OPENED)
+		input_free(&c->in);
+	else
+		drop_header(c);
 }
 
 /*

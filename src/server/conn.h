@@ -47,12 +47,21 @@
 #include "util/counter.h"
 
 struct conn;
+struct conn_hdr;
+struct tls_ctx;
 
 #define CONN_RBUF_SIZE	    65536
 #define CONN_STAGE_SIZE	    65536 /* replies made while one read's messages are delivered */
 #define CONN_LINGER_MS	    2000  /* how long a closing connection waits for the peer's FIN */
 #define CONN_MIN_HIGH_WATER 16384 /* how low --max-queued may push a connection's high water */
 #define CONN_DRAIN_GRACE_MS 1000  /* draining: how long a silent new client may take to speak */
+
+/* What a listener asks of the connections it accepts (shared, read-only). */
+struct conn_origin {
+	struct tls_ctx *tls; /* TLS on the connection (server side), or NULL */
+	bool proxy;	     /* a PROXY protocol header comes first */
+	unsigned index;	     /* which listener, for counters */
+};
 
 /*
  * What a connection needs from the worker that serves it: the loop, the configuration, the
@@ -74,6 +83,7 @@ struct conn_env {
 	size_t stage_len;
 	struct conn *staging;
 
+	struct conn *setup_head, *setup_tail;	/* in their header or handshake, oldest first */
 	struct conn *active_head, *active_tail; /* oldest activity first */
 	struct conn *linger_head, *linger_tail; /* FIN sent, waiting for the peer's */
 	struct conn *pending;			/* input to deliver at the end of the turn */
@@ -106,6 +116,8 @@ enum conn_flag {
 	CONN_READ_WANTS_WRITE = 1u << 7, /* the transport's read waits for writability */
 	CONN_WRITE_WANTS_READ = 1u << 8, /* the transport's write waits for readability */
 	CONN_DRAINING = 1u << 9,	 /* the server is draining: close once nothing waits */
+	CONN_SETUP = 1u << 10,		 /* on the env's setup list (header, handshake) */
+	CONN_QUIET = 1u << 11,		 /* a health check (PROXY LOCAL): logged at debug level */
 };
 
 enum conn_reason {
@@ -121,6 +133,9 @@ enum conn_reason {
 	CONN_R_REFUSED,	  /* the admission check said no */
 	CONN_R_HANDSHAKE, /* the transport could not set up */
 	CONN_R_OVERLIMIT, /* the server's output budget (--max-queued) ran out */
+	CONN_R_TRUNCATED, /* the peer closed a TLS stream without close_notify */
+	CONN_R_SETUP_TIMEOUT, /* the header or handshake did not finish in time */
+	CONN_R_BAD_HEADER, /* the PROXY protocol header was malformed (logged) */
 };
 
 struct conn {
@@ -128,8 +143,12 @@ struct conn {
 	struct conn_env *env;
 	struct conn *prev, *next; /* activity or linger list, or the free/reap list */
 	struct conn *pending_next;
+	const struct conn_origin *origin;
 	struct transport tr;
-	struct input *in; /* held input, or NULL */
+	union {
+		struct input *in;     /* open: held input, or NULL */
+		struct conn_hdr *hdr; /* header phase: a partial PROXY header, or NULL */
+	};
 	uint64_t last_ms; /* last read or write progress */
 	uint64_t start_ms;
 	uint64_t bytes_in;
@@ -185,8 +204,12 @@ const char *conn_reason_str(enum conn_reason r);
 
 /* --- for connset, which owns the env --- */
 
-/* Sets c up on an accepted non-blocking fd (plain transport) and lists it on env. */
-void conn__init(struct conn *c, struct conn_env *env, int fd, const struct sockaddr *peer);
+/*
+ * Sets c up on an accepted non-blocking fd as origin says (plain or TLS, a PROXY header or
+ * not) and lists it on env. Returns 0, or -ENOMEM (c is then closed and listed for reaping).
+ */
+int conn__init(struct conn *c, struct conn_env *env, int fd, const struct sockaddr *peer,
+	       const struct conn_origin *origin);
 /* Starts reading and moves c through its phases. Returns 0 or a negative errno. */
 int conn__start(struct conn *c);
 /* The loop callback for a connection's fd. */

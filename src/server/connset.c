@@ -18,16 +18,6 @@ struct conn_slab {
 	max_align_t slots[]; /* SLAB_CONNS slots of set->stride bytes */
 };
 
-static void list_append(struct conn **head, struct conn **tail, struct conn *c)
-{
-	c->next = NULL;
-	c->prev = *tail;
-	if (*tail)
-		(*tail)->next = c;
-	else
-		*head = c;
-	*tail = c;
-}
 
 /* --- the pool --- */
 
@@ -82,7 +72,8 @@ static void refuse(struct connset *set, int fd, const struct sockaddr *peer, con
 			 LOG_UINT("worker", set->env.id), LOG_STR("reason", reason));
 }
 
-struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *peer)
+struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *peer,
+			   const struct conn_origin *origin)
 {
 	struct conn *c;
 
@@ -97,10 +88,10 @@ struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *p
 		refuse(set, fd, peer, "out of memory");
 		return NULL;
 	}
-	conn__init(c, &set->env, fd, peer);
 	set->env.nconns++;
 	COUNTER_INC(set->env.stats.accepted);
-	list_append(&set->env.active_head, &set->env.active_tail, c);
+	if (conn__init(c, &set->env, fd, peer, origin))
+		return NULL;
 	conn__start(c);
 	return c->phase == CONN_CLOSED ? NULL : c;
 }
@@ -142,9 +133,17 @@ void connset_sweep(struct connset *set, uint64_t idle_ms, uint64_t stalled_ms)
 	if (stalled_ms) {
 		credit(set->env.active_head, now, stalled_ms);
 		credit(set->env.linger_head, now, stalled_ms);
+		credit(set->env.setup_head, now, stalled_ms);
 	}
 	while ((c = set->env.linger_head) && now - c->last_ms >= CONN_LINGER_MS)
 		conn_abort(c, CONN_R_NONE, 0);
+	/* Oldest first: a header or handshake that has taken too long ends here. */
+	while ((c = set->env.setup_head) &&
+	       now - c->last_ms >= (c->phase == CONN_HEADER ? set->env.cfg->header_timeout_ms
+							     : set->env.cfg->handshake_timeout_ms)) {
+		COUNTER_INC(set->env.stats.setup_timeouts);
+		conn_abort(c, CONN_R_SETUP_TIMEOUT, 0);
+	}
 	if (set->env.cfg->max_queued &&
 	    atomic_load(set->env.queued) > (int_fast64_t)set->env.cfg->max_queued)
 		conn__evict_for_budget(&set->env);
@@ -181,6 +180,8 @@ void connset_drain(struct connset *set)
 
 void connset_abort_all(struct connset *set)
 {
+	while (set->env.setup_head)
+		conn_abort(set->env.setup_head, CONN_R_DRAIN, 0);
 	while (set->env.active_head)
 		conn_abort(set->env.active_head, CONN_R_DRAIN, 0);
 	while (set->env.linger_head)

@@ -52,7 +52,8 @@ void connset_fini(struct connset *set);
  * Serves an accepted, non-blocking fd (owned from here on) within --max-conns. Returns the
  * connection, or NULL when it was refused or closed at once (reason logged and counted).
  */
-struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *peer);
+struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *peer,
+			   const struct conn_origin *origin);
 
 /* The end of a loop turn: delivers pending input, then reaps closed connections. */
 void connset_turn_end(struct connset *set);

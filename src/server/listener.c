@@ -133,8 +133,13 @@ static int open_inet(const struct addr_spec *spec, const struct addrinfo *ai,
 			set_port((struct sockaddr *)&ss, get_port((struct sockaddr *)&bound));
 		}
 	}
-	addr_format_transport(spec->transport, (struct sockaddr *)&ss, len, l->name,
-			      sizeof(l->name));
+	if (spec->tls) {
+		memcpy(l->name, "tls://", 6);
+		addr_format((struct sockaddr *)&ss, len, l->name + 6, sizeof(l->name) - 6);
+	} else {
+		addr_format_transport(spec->transport, (struct sockaddr *)&ss, len, l->name,
+				      sizeof(l->name));
+	}
 	if (opts.rcvbuf)
 		check_rcvbuf(o, l, opts.rcvbuf_got);
 	return 0;
@@ -172,6 +177,7 @@ int listener_open(const struct addr_spec *spec, const struct listener_opts *o, s
 		}
 		memset(&out[*n], 0, sizeof(out[*n]));
 		out[*n].transport = spec->transport;
+		out[*n].tls = spec->tls;
 		err = open_inet(spec, ai, o, &out[*n]);
 		if (err == -EADDRNOTAVAIL || err == -EAFNOSUPPORT) {
 			/* e.g. a name with an IPv6 address on a host without IPv6: skip it. */

@@ -2,12 +2,14 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "net/tls.h"
 #include "server/listener.h"
 #include "server/worker.h"
 #include "util/err.h"
@@ -24,6 +26,7 @@ struct server {
 	sigset_t signals;  /* SIGINT, SIGTERM, SIGHUP, SIGUSR1: blocked from server_open on */
 	uint64_t start_ms; /* when server_run started, for uptime */
 	sigset_t old_mask; /* restored by server_free */
+	struct tls_ctx *tls; /* for tls:// listeners */
 	void *svc_shared;  /* what the service's init() made */
 	bool svc_ready;	   /* init() ran: fini() must */
 };
@@ -37,11 +40,32 @@ void server_config_init(struct server_config *cfg)
 	cfg->svc.max_message = FRAME_MAX_DEFAULT;
 	cfg->udp_rcvbuf = SERVER_UDP_RCVBUF;
 	cfg->max_queued = SERVER_MAX_QUEUED;
+	cfg->handshake_timeout_ms = 10000;
+	cfg->header_timeout_ms = 3000;
 }
 
 static unsigned transport_bit(enum addr_transport t)
 {
 	return t == ADDR_UDP ? SERVICE_UDP : t == ADDR_UNIX ? SERVICE_UNIX : SERVICE_TCP;
+}
+
+/* The certificate and key for tls:// listeners, checked before anything is bound. */
+static int open_tls(struct server *s, struct server_open_error *err)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < s->cfg.nlisten; i++)
+		any = any || s->cfg.listen[i].tls;
+	if (!any)
+		return 0;
+	err->what = "use TLS";
+	if (!s->cfg.tls_cert || !s->cfg.tls_key) {
+		snprintf(err->addr, sizeof(err->addr), "%s",
+			 "a tls:// listener needs --tls-cert and --tls-key");
+		return -EINVAL;
+	}
+	return tls_server_ctx_new(s->cfg.tls_cert, s->cfg.tls_key, &s->tls, err->addr,
+				  sizeof(err->addr));
 }
 
 static int open_listeners(struct server *s, struct server_open_error *err)
@@ -94,8 +118,13 @@ static int init_workers(struct server *s)
 		for (size_t i = 0; i < s->nlisteners; i++) {
 			struct listener *l = &s->listeners[i];
 			int fd = listener_take_fd(l, s->nworkers);
+			struct conn_origin origin = {
+				.tls = l->tls ? s->tls : NULL,
+				.proxy = s->cfg.proxy_protocol && l->transport != ADDR_UDP,
+				.index = (unsigned)i,
+			};
 
-			err = fd < 0 ? fd : worker_add_listener(w, fd, l->transport);
+			err = fd < 0 ? fd : worker_add_listener(w, fd, l->transport, &origin);
 			if (err) {
 				s->nworkers++; /* so server_free finishes it */
 				return err;
@@ -153,7 +182,9 @@ int server_open(const struct server_config *cfg, struct server **out, struct ser
 		return -ENOMEM;
 	s->cfg = *cfg;
 	block_signals(s);
-	rc = open_listeners(s, err);
+	rc = open_tls(s, err);
+	if (!rc)
+		rc = open_listeners(s, err);
 	if (!rc) {
 		err->what = "start";
 		rc = init_workers(s);
@@ -327,6 +358,9 @@ void server_get_stats(const struct server *s, struct server_stats *out)
 		out->discarded += COUNTER_GET(w->discarded);
 		out->udp_dropped += COUNTER_GET(w->udp_dropped);
 		out->over_budget += COUNTER_GET(w->over_budget);
+		out->tls_failed += COUNTER_GET(w->tls_failed);
+		out->setup_timeouts += COUNTER_GET(w->setup_timeouts);
+		out->bad_headers += COUNTER_GET(w->bad_headers);
 	}
 }
 
@@ -342,6 +376,7 @@ void server_free(struct server *s)
 	for (size_t i = 0; i < s->nlisteners; i++)
 		listener_close(&s->listeners[i]);
 	loop_free(s->loop);
+	tls_ctx_free(s->tls);
 	unblock_signals(s);
 	free(s);
 }

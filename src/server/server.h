@@ -46,6 +46,11 @@ struct server_config {
 	enum addr_family family;  /* -4 / -6 */
 	bool reuse_port;	  /* join the port's SO_REUSEPORT group even if another holds it */
 	size_t udp_rcvbuf;	  /* UDP listeners' receive buffer (0: the kernel's default) */
+	bool proxy_protocol;	  /* a PROXY protocol header first on every stream listener */
+	const char *tls_cert;	  /* tls:// listeners: certificate chain (PEM) */
+	const char *tls_key;	  /* ... and its private key */
+	uint64_t handshake_timeout_ms; /* TLS handshake (default 10 s) */
+	uint64_t header_timeout_ms;    /* PROXY header (default 3 s) */
 	bool udp_rcvbuf_asked;	  /* --rcvbuf was given: a cap is worth a warning */
 	unsigned workers;	  /* >= 1 */
 	uint64_t max_conns;	  /* 0: no limit */
@@ -69,7 +74,8 @@ void server_config_init(struct server_config *cfg);
 /* One worker's counters: written by the worker, read by anyone (util/counter.h). */
 struct server_counters {
 	atomic_uint_fast64_t accepted, refused, bytes_in, bytes_out, datagrams_in, errors,
-		idle_closed, bad_input, discarded, udp_dropped, over_budget;
+		idle_closed, bad_input, discarded, udp_dropped, over_budget, tls_failed,
+		setup_timeouts, bad_headers;
 };
 
 /* Totals, summed over workers. */
@@ -83,6 +89,9 @@ struct server_stats {
 	uint64_t idle_closed;
 	uint64_t udp_dropped; /* datagrams the kernel dropped (receive buffer full) */
 	uint64_t over_budget; /* connections closed because all queued output passed --max-queued */
+	uint64_t tls_failed;  /* TLS handshakes that failed */
+	uint64_t bad_headers; /* PROXY protocol headers refused */
+	uint64_t setup_timeouts; /* headers or handshakes that took too long */
 	uint64_t bad_input;   /* connections closed because the framing refused their input */
 	uint64_t discarded;   /* bytes read after our FIN (input nobody asked for any more) */
 };
@@ -91,8 +100,9 @@ struct server;
 
 /* Where server_open failed, for the CLI's message. */
 struct server_open_error {
-	char addr[ADDR_STR_MAX + ADDR_HOST_MAX]; /* the address as given or resolved */
-	const char *what;			 /* "listen on", "resolve", ... */
+	char addr[ADDR_STR_MAX + ADDR_HOST_MAX]; /* the address as given or resolved; for
+						    "use TLS": the file and the reason */
+	const char *what;			 /* "listen on", "resolve", "use TLS", ... */
 };
 
 /*

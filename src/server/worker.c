@@ -78,7 +78,7 @@ static void accept_some(struct worker *w, struct worker_listener *wl, int max)
 			w->accept_starved = false;
 			if (len == 0 || wl->transport == ADDR_UNIX)
 				ss.ss_family = AF_UNIX;
-			connset_adopt(&w->set, fd, (struct sockaddr *)&ss);
+			connset_adopt(&w->set, fd, (struct sockaddr *)&ss, &wl->origin);
 			continue;
 		}
 		if (errno == EAGAIN)
@@ -100,7 +100,8 @@ static void on_accept(struct loop *l, struct loop_io *io, uint32_t revents)
 	accept_some(wl->w, wl, ACCEPTS_PER_WAKE);
 }
 
-int worker_add_listener(struct worker *w, int fd, int transport)
+int worker_add_listener(struct worker *w, int fd, int transport,
+			const struct conn_origin *origin)
 {
 	struct worker_listener *wl, *arr;
 	int err;
@@ -115,6 +116,7 @@ int worker_add_listener(struct worker *w, int fd, int transport)
 	memset(wl, 0, sizeof(*wl));
 	wl->w = w;
 	wl->transport = transport;
+	wl->origin = *origin;
 	loop_io_init(&wl->io, fd, transport == ADDR_UDP ? udp__on_io : on_accept, NULL);
 	w->nlisteners++; /* owned from here on, closed by worker_fini */
 	if (transport == ADDR_UDP && (err = udp_port_new(&wl->udp)))

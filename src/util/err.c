@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <string.h>
 
 /* getaddrinfo's codes are small; anything this far below SB_EAI_BASE is ours. */
@@ -34,6 +35,13 @@ static const struct err_text errno_texts[] = {
 	{ENETUNREACH, "network unreachable"},
 	{EPIPE, "broken pipe"},
 	{EINVAL, "invalid argument"},
+	{ENOENT, "no such file or directory"},
+	{EISDIR, "is a directory"},
+	{ENOSPC, "no space left on device"},
+	{EPROTO, "protocol error"},
+	{EMSGSIZE, "message too long"},
+	{ENOTDIR, "not a directory"},
+	{ECONNABORTED, "connection aborted"},
 };
 
 int sb_eai_error(int rc)
@@ -59,6 +67,22 @@ static const char *resolver_text(int eai)
 	return s ? s : "unknown error";
 }
 
+/*
+ * glibc's text in the program's style, lower case first ("No such device" -> "no such
+ * device"), in one of a few per-thread buffers so that a message may hold several.
+ */
+static const char *lowered(const char *s)
+{
+	static __thread char ring[4][96];
+	static __thread unsigned next;
+	char *out = ring[next++ % 4];
+
+	snprintf(out, sizeof(ring[0]), "%s", s);
+	if (out[0] >= 'A' && out[0] <= 'Z' && !(out[1] >= 'A' && out[1] <= 'Z'))
+		out[0] = (char)(out[0] - 'A' + 'a');
+	return out;
+}
+
 static const char *errno_text(int errnum)
 {
 	const char *s;
@@ -69,7 +93,7 @@ static const char *errno_text(int errnum)
 			return errno_texts[i].text;
 	}
 	s = strerrordesc_np(errnum);
-	return s ? s : "unknown error";
+	return s ? lowered(s) : "unknown error";
 }
 
 const char *sb_strerror(int code)

@@ -114,9 +114,10 @@ static const struct service test_writable = {
 
 static struct conn *adopt(struct fixture *f, int fd)
 {
+	static const struct conn_origin plain = {0};
 	struct sockaddr sa = {.sa_family = AF_UNIX};
 
-	return connset_adopt(&f->set, fd, &sa);
+	return connset_adopt(&f->set, fd, &sa, &plain);
 }
 
 static int setup_with(void **state, const struct service *svc, enum frame_kind framing,
