@@ -9,9 +9,11 @@
 #include "cli/cli.h"
 #include "cli/sockview.h"
 #include "inspect/portinfo.h"
+#include "server/admit.h"
 #include "server/server.h"
 #include "services/services.h"
 #include "util/err.h"
+#include "util/cidr.h"
 #include "util/escape.h"
 #include "loop/loop.h"
 #include "util/log.h"
@@ -35,6 +37,11 @@ enum {
 	OPT_TLS_KEY,
 	OPT_HANDSHAKE_TIMEOUT,
 	OPT_PROXY_PROTOCOL,
+	OPT_MAX_PER_IP,
+	OPT_IPV6_PREFIX,
+	OPT_ALLOW,
+	OPT_DENY,
+	OPT_ACCESS_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -56,6 +63,11 @@ static const struct option long_opts[] = {
 	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
 	{"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
 	{"proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL},
+	{"max-conns-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
+	{"ipv6-prefix", required_argument, NULL, OPT_IPV6_PREFIX},
+	{"allow", required_argument, NULL, OPT_ALLOW},
+	{"deny", required_argument, NULL, OPT_DENY},
+	{"access-file", required_argument, NULL, OPT_ACCESS_FILE},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -94,6 +106,16 @@ static void usage(FILE *f)
 		"                          (default: number of usable cores)\n"
 		"      --max-conns N       serve at most N connections at once; more are accepted\n"
 		"                          and closed at once, logged and counted (default: no limit)\n"
+		"      --max-conns-per-ip N\n"
+		"                          at most N connections from one client address (IPv6:\n"
+		"                          from one /64, see --ipv6-prefix); more are refused\n"
+		"      --ipv6-prefix N     IPv6 clients counted per /N (default 64)\n"
+		"      --allow CIDR, --deny CIDR\n"
+		"                          who may connect (repeatable; a bare address is one\n"
+		"                          host): the most specific match decides, a tie denies;\n"
+		"                          with any allow rule, what matches none is refused\n"
+		"      --access-file FILE  more rules, one a line: allow CIDR | deny CIDR (# starts a\n"
+		"                          comment); SIGHUP re-reads it (a bad file keeps the old)\n"
 		"      --idle-timeout DUR  close connections with no traffic for DUR (default: never)\n"
 		"      --max-queued SIZE   budget for replies waiting for clients that do not read,\n"
 		"                          all connections together (default 256M, 0: none): past\n"
@@ -132,6 +154,8 @@ static void usage(FILE *f)
 
 struct serve_opts {
 	struct server_config cfg;
+	struct cidr_rules rules; /* --allow, --deny */
+	struct admit_opts admit;
 	enum log_level level;
 	enum log_format format;
 	bool framing_set, list;
@@ -218,6 +242,31 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_REUSE_PORT:
 		o->cfg.reuse_port = true;
+		return 0;
+	case OPT_MAX_PER_IP:
+		return cli_uint("serve", "--max-conns-per-ip", arg, 1, UINT32_MAX,
+				&o->admit.max_per_ip)
+			       ? 0
+			       : EXIT_USAGE;
+	case OPT_IPV6_PREFIX:
+		if (!cli_uint("serve", "--ipv6-prefix", arg, 1, 128, &v))
+			return EXIT_USAGE;
+		o->admit.ipv6_prefix = (unsigned)v;
+		return 0;
+	case OPT_ALLOW:
+	case OPT_DENY: {
+		struct cidr net;
+		const char *why = "";
+
+		if (cidr_parse(arg, &net, &why))
+			return cli_usage_error("serve", "%s %s: %s", c == OPT_ALLOW ? "--allow" : "--deny",
+					       arg, why);
+		if (cidr_rules_add(&o->rules, &net, c == OPT_ALLOW))
+			return cli_usage_error("serve", "out of memory");
+		return 0;
+	}
+	case OPT_ACCESS_FILE:
+		o->admit.access_file = arg;
 		return 0;
 	case OPT_PROXY_PROTOCOL:
 		o->cfg.proxy_protocol = true;
@@ -318,6 +367,7 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 
 	memset(o, 0, sizeof(*o));
 	server_config_init(&o->cfg);
+	cidr_rules_init(&o->rules);
 	o->cfg.workers = cli_ncpus();
 	o->level = LOG_LEVEL_INFO;
 	o->format = LOG_FORMAT_TEXT;
@@ -436,18 +486,16 @@ static void held_by(const char *addr, char *buf, size_t size)
 	snprintf(buf, size, " (%s)", text);
 }
 
-int cmd_serve(int argc, char **argv)
+/* Opens, announces, serves until the drain is done, summarises. */
+static int run_server(const struct serve_opts *opts)
 {
-	struct serve_opts o;
+	struct serve_opts o = *opts;
 	struct server_open_error oe;
 	struct server_stats st;
 	struct server *s;
 	uint64_t t0;
 	int rc;
 
-	rc = parse_args(&o, argc, argv);
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
 	cli_log_setup(o.level, o.format);
 	raise_fd_limit();
 	rc = server_open(&o.cfg, &s, &oe);
@@ -489,4 +537,43 @@ int cmd_serve(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
+}
+
+/* --allow, --deny, --access-file, --max-conns-per-ip: the admission hook. */
+static int setup_admission(struct serve_opts *o, struct admit **out)
+{
+	char why[ADDR_UNIX_PATH_MAX + 128];
+	int rc;
+
+	*out = NULL;
+	if (!o->rules.n && !o->admit.access_file && !o->admit.max_per_ip)
+		return 0;
+	o->admit.rules = &o->rules;
+	rc = admit_new(&o->admit, out, why, sizeof(why));
+	if (rc) {
+		cli_error("cannot read the access rules: %s", why);
+		return EXIT_FAIL;
+	}
+	o->cfg.admit = admit_check;
+	o->cfg.release = admit_release;
+	o->cfg.reload = admit_reload;
+	o->cfg.admit_arg = o->cfg.reload_arg = *out;
+	return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	struct serve_opts o;
+	struct admit *admit = NULL;
+	int rc;
+
+	rc = parse_args(&o, argc, argv);
+	if (!rc)
+		rc = setup_admission(&o, &admit);
+	cidr_rules_fini(&o.rules);
+	if (rc)
+		return rc < 0 ? EXIT_OK : rc;
+	rc = run_server(&o);
+	admit_free(admit);
+	return rc;
 }

@@ -282,6 +282,8 @@ static void destroy(struct conn *c)
 	if (c->reason == CONN_R_ERROR || c->reason == CONN_R_NOMEM)
 		COUNTER_INC(c->env->stats.errors);
 	list_closed(c);
+	if ((c->flags & CONN_ADMITTED) && c->env->cfg->release)
+		c->env->cfg->release(c->env->cfg->admit_arg, &c->peer);
 	if (log_enabled(c->flags & CONN_QUIET ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO))
 		log_close(c);
 }
@@ -743,9 +745,12 @@ static void open_service(struct conn *c)
 	const struct server_config *cfg = c->env->cfg;
 	const char *why;
 
-	if (cfg->admit && (why = cfg->admit(cfg->admit_arg, &c->peer))) {
-		refuse(c, why);
-		return;
+	if (cfg->admit) {
+		if ((why = cfg->admit(cfg->admit_arg, &c->peer))) {
+			refuse(c, why);
+			return;
+		}
+		c->flags |= CONN_ADMITTED;
 	}
 	list_opened(c);
 	c->phase = CONN_OPEN;

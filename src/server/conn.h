@@ -118,6 +118,7 @@ enum conn_flag {
 	CONN_DRAINING = 1u << 9,	 /* the server is draining: close once nothing waits */
 	CONN_SETUP = 1u << 10,		 /* on the env's setup list (header, handshake) */
 	CONN_QUIET = 1u << 11,		 /* a health check (PROXY LOCAL): logged at debug level */
+	CONN_ADMITTED = 1u << 12,	 /* counted by the admission hook: release it on close */
 };
 
 enum conn_reason {

@@ -60,6 +60,7 @@ struct server_config {
 	uint64_t max_queued; /* all queued output; past half, high water shrinks; past it, evictions
 			      */
 	server_admit_fn admit; /* NULL: everyone is admitted */
+	void (*release)(void *arg, const struct addr_compact *peer); /* an admitted one closed */
 	void *admit_arg;
 	/* SIGHUP: re-read what can be (an access file). Returns 0 and a short *result to log, or
 	 * a negative code and the reason in *result; the old state then stays. NULL: nothing. */
