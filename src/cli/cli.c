@@ -2,6 +2,8 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
+#include <sys/socket.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -9,6 +11,8 @@
 #include <string.h>
 
 #include "net/addr.h"
+#include "net/tls.h"
+#include "proto/proxy.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -31,6 +35,8 @@ int cli_exit_code(int err)
 		return EXIT_RESET;
 	case SB_EPARSE:
 		return EXIT_USAGE;
+	case SB_ETLS:
+		return EXIT_TLS;
 	default:
 		return EXIT_FAIL;
 	}
@@ -158,4 +164,77 @@ unsigned cli_ncpus(void)
 	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
 		return (unsigned)CPU_COUNT(&set);
 	return 1;
+}
+
+int cli_client_option(const char *cmd, struct cli_client *cc, int opt, const char *arg)
+{
+	unsigned char pin[32];
+
+	switch (opt) {
+	case CLI_OPT_CA:
+		cc->ca = arg;
+		return 0;
+	case CLI_OPT_INSECURE:
+		cc->insecure = true;
+		return 0;
+	case CLI_OPT_PIN:
+		if (tls_pin_parse(arg, pin))
+			return cli_usage_error(
+				cmd, "--pin %s: sha256: and 32 bytes in base64 or hex", arg);
+		cc->pin = arg;
+		return 0;
+	case CLI_OPT_SEND_PROXY:
+		if (strcmp(arg, "v1") && strcmp(arg, "v2"))
+			return cli_usage_error(cmd, "--send-proxy %s: v1 or v2", arg);
+		cc->send_proxy = arg[1] - '0';
+		return 0;
+	default:
+		return cli_usage_error(cmd, "unknown option");
+	}
+}
+
+int cli_client_check(const char *cmd, const struct cli_client *cc, const struct addr_spec *spec)
+{
+	if ((cc->ca || cc->insecure || cc->pin) && !spec->tls)
+		return cli_usage_error(cmd, "--ca, --insecure and --pin are for tls:// addresses");
+	if ((cc->ca && cc->insecure) || (cc->pin && cc->insecure))
+		return cli_usage_error(cmd, "--insecure and --ca/--pin do not go together");
+	if (cc->send_proxy && spec->transport != ADDR_TCP)
+		return cli_usage_error(cmd, "--send-proxy is for TCP");
+	return 0;
+}
+
+int cli_client_tls(const struct cli_client *cc, const struct addr_spec *spec, struct tls_ctx **out)
+{
+	struct tls_client_opts o = {.ca_file = cc->ca, .insecure = cc->insecure, .pin = cc->pin};
+	char why[ADDR_UNIX_PATH_MAX + 128];
+
+	*out = NULL;
+	if (!spec->tls)
+		return 0;
+	if (tls_client_ctx_new(&o, out, why, sizeof(why))) {
+		cli_error("cannot use TLS: %s", why);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+int cli_client_send_proxy(const struct cli_client *cc, int fd)
+{
+	struct sockaddr_storage src, dst;
+	socklen_t sl = sizeof(src), dl = sizeof(dst);
+	char hdr[PROXY_V1_MAX];
+	size_t n;
+	ssize_t w;
+
+	if (!cc->send_proxy)
+		return 0;
+	if (getsockname(fd, (struct sockaddr *)&src, &sl) ||
+	    getpeername(fd, (struct sockaddr *)&dst, &dl))
+		return -errno;
+	n = proxy_write(cc->send_proxy, (struct sockaddr *)&src, (struct sockaddr *)&dst, hdr,
+			sizeof(hdr));
+	/* A fresh connection's send buffer takes these few bytes at once. */
+	w = send(fd, hdr, n, MSG_NOSIGNAL);
+	return w == (ssize_t)n ? 0 : w < 0 ? -errno : -EAGAIN;
 }

@@ -65,6 +65,50 @@ void cli_ready(const char *addr);
 /* Usable CPUs (honours taskset). */
 unsigned cli_ncpus(void);
 
+/*
+ * The options every client command takes for tls:// addresses and load balancers:
+ * --ca FILE, --insecure, --pin sha256:..., --send-proxy v1|v2. A command lists
+ * CLI_CLIENT_LONGOPTS in its option table and hands those codes to cli_client_option.
+ */
+enum {
+	CLI_OPT_CA = 1000,
+	CLI_OPT_INSECURE,
+	CLI_OPT_PIN,
+	CLI_OPT_SEND_PROXY,
+};
+#define CLI_CLIENT_LONGOPTS                                                                        \
+	{"ca", required_argument, NULL, CLI_OPT_CA},                                               \
+		{"insecure", no_argument, NULL, CLI_OPT_INSECURE},                                 \
+		{"pin", required_argument, NULL, CLI_OPT_PIN},                                     \
+	{                                                                                          \
+		"send-proxy", required_argument, NULL, CLI_OPT_SEND_PROXY                          \
+	}
+#define CLI_CLIENT_HELP                                                                            \
+	"      --ca FILE          tls://: trust the certificates in FILE (PEM) instead of\n"       \
+	"                         the system's\n"                                                  \
+	"      --insecure         tls://: do not verify the server's certificate or name\n"        \
+	"      --pin sha256:KEY   tls://: trust the server whose public key has this SHA-256\n"    \
+	"                         (base64 or hex), instead of verifying its chain\n"               \
+	"      --send-proxy v1|v2 start with a PROXY protocol header (for a server behind a\n"     \
+	"                         load balancer), this end's addresses in it\n"
+
+struct cli_client {
+	bool insecure;
+	const char *ca, *pin;
+	int send_proxy; /* 0, 1 or 2 */
+};
+
+struct tls_ctx;
+
+/* Takes one of CLI_OPT_*: 0, or EXIT_USAGE (the error printed). */
+int cli_client_option(const char *cmd, struct cli_client *cc, int opt, const char *arg);
+/* Refuses TLS options without a tls:// address. Returns 0 or EXIT_USAGE. */
+int cli_client_check(const char *cmd, const struct cli_client *cc, const struct addr_spec *spec);
+/* The TLS context for a tls:// spec (NULL otherwise). Returns 0 or an exit status (printed). */
+int cli_client_tls(const struct cli_client *cc, const struct addr_spec *spec, struct tls_ctx **out);
+/* Sends the --send-proxy header on a fresh connected fd. Returns 0 or a negative errno. */
+int cli_client_send_proxy(const struct cli_client *cc, int fd);
+
 int cmd_serve(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);

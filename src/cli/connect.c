@@ -10,6 +10,7 @@
 #include "client/stream.h"
 #include "loop/loop.h"
 #include "net/dial.h"
+#include "net/tls.h"
 #include "util/err.h"
 
 #define IO_CHUNK 65536
@@ -21,6 +22,11 @@ struct client {
 	char target[ADDR_STR_MAX + ADDR_HOST_MAX];
 	bool udp, verbose;
 	uint64_t quit_ms; /* UDP: wait this long for replies after stdin EOF */
+	uint64_t timeout_ms;
+	struct cli_client cc;	    /* --ca, --insecure, --pin, --send-proxy */
+	struct tls_ctx *tls;	    /* tls:// */
+	char peer[ADDR_STR_MAX];    /* the address it connected to */
+	struct loop_timer hs_timer; /* the TLS handshake's -w */
 
 	struct stream sock; /* the connected socket */
 	bool connected;
@@ -39,6 +45,7 @@ static const struct option long_opts[] = {
 	{"quit-after", required_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
+	CLI_CLIENT_LONGOPTS,
 	{NULL, 0, NULL, 0},
 };
 
@@ -50,19 +57,21 @@ static void usage(FILE *f)
 		"Connect to ADDR, copy stdin to the socket and the socket to stdout, both at once.\n"
 		"On end of stdin, shut down the sending side and keep printing until the peer\n"
 		"closes (so a late reply is never cut off); exit when the peer closes.\n\n"
-		"ADDR: [tcp://|udp://]HOST:PORT, [v6addr]:PORT, unix:/path\n\n"
+		"ADDR: [tcp://|udp://|tls://]HOST:PORT, [v6addr]:PORT, unix:/path\n\n"
 		"Options:\n"
 		"  -u, --udp              use UDP: each read from stdin is sent as one datagram\n"
 		"  -4, -6                 IPv4 or IPv6 only\n"
-		"  -w, --timeout DUR      give up connecting after DUR per address (default 10s)\n"
+		"  -w, --timeout DUR      give up connecting after DUR per address, and on the TLS\n"
+		"                         handshake after DUR more (default 10s)\n"
 		"  -q, --quit-after DUR   UDP: after end of stdin, exit once no reply has come\n"
 		"                         for DUR (default 1s)\n"
-		"  -v, --verbose          say which address it connected to\n"
+		"  -v, --verbose          say which address it connected to (and the TLS version\n"
+		"                         and cipher)\n" CLI_CLIENT_HELP
 		"  -h, --help             show this help\n\n"
 		"DUR is a number with a unit: 500ms, 5s, 2m (no unit: seconds).\n\n"
 		"Exit status: 0 the peer closed (or UDP went quiet), 1 other failure,\n"
 		"2 usage error, 3 name did not resolve, 4 connection refused, 5 timed out,\n"
-		"7 connection reset by peer.\n");
+		"6 TLS handshake or certificate verification failed, 7 connection reset by peer.\n");
 }
 
 static void finish(struct client *cl, int err)
@@ -155,8 +164,13 @@ static void on_eof(struct stream *s, void *arg)
 
 static void on_error(struct stream *s, int err, void *arg)
 {
-	(void)s;
-	finish(arg, err);
+	struct client *cl = arg;
+
+	if (err == SB_ETLS) {
+		cli_error("tls handshake with %s failed: %s", cl->peer, stream_tls_error(s));
+		cl->local_error = true;
+	}
+	finish(cl, err);
 }
 
 static void on_drained(struct stream *s, void *arg)
@@ -174,18 +188,51 @@ static void on_drained(struct stream *s, void *arg)
 		read_stdin(cl);
 }
 
-static const struct stream_cbs stream_cbs = {
-	.on_data = on_data,
-	.on_eof = on_eof,
-	.on_error = on_error,
-	.on_drained = on_drained,
-};
-
 static void on_stdin(struct loop *l, struct loop_io *io, uint32_t revents)
 {
 	(void)l;
 	(void)revents;
 	read_stdin(io->arg);
+}
+
+/* The stream may be used: start copying stdin to it. */
+static void start_stdin(struct client *cl)
+{
+	loop_io_init(&cl->in, STDIN_FILENO, on_stdin, cl);
+	/* epoll refuses regular files and /dev/null: those are read when the socket can take more.
+	 */
+	cl->in_pollable = loop_io_set(cl->loop, &cl->in, EPOLLIN) == 0;
+	if (!cl->in_pollable)
+		stream_want_drained(&cl->sock);
+}
+
+static void on_ready(struct stream *s, void *arg)
+{
+	struct client *cl = arg;
+	char desc[96];
+
+	loop_timer_stop(cl->loop, &cl->hs_timer);
+	if (cl->verbose)
+		fprintf(stderr, "tls: %s\n", tls_describe(&s->tr, desc, sizeof(desc)));
+	start_stdin(cl);
+}
+
+static const struct stream_cbs stream_cbs = {
+	.on_data = on_data,
+	.on_eof = on_eof,
+	.on_error = on_error,
+	.on_drained = on_drained,
+	.on_ready = on_ready,
+};
+
+static void on_handshake_timeout(struct loop *l, struct loop_timer *t)
+{
+	struct client *cl = t->arg;
+
+	(void)l;
+	cli_error("tls handshake with %s failed: %s", cl->peer, sb_strerror(-ETIMEDOUT));
+	cl->local_error = true;
+	finish(cl, -ETIMEDOUT);
 }
 
 static void on_quit(struct loop *l, struct loop_timer *t)
@@ -210,18 +257,28 @@ static void on_connected(struct dial *d, int fd, int err, const struct sockaddr 
 	}
 	if (cl->verbose)
 		fprintf(stderr, "connected to %s\n", name);
+	snprintf(cl->peer, sizeof(cl->peer), "%s", name);
+	err = cli_client_send_proxy(&cl->cc, fd);
+	if (err) {
+		cli_error("cannot send the PROXY header to %s: %s", name, sb_strerror(err));
+		close(fd);
+		finish(cl, err);
+		return;
+	}
 	err = stream_open(&cl->sock, cl->loop, fd, cl->udp, &stream_cbs, cl);
 	if (err) {
 		finish(cl, err);
 		return;
 	}
 	cl->connected = true;
-	loop_io_init(&cl->in, STDIN_FILENO, on_stdin, cl);
-	/* epoll refuses regular files and /dev/null: those are read when the socket can take more.
-	 */
-	cl->in_pollable = loop_io_set(cl->loop, &cl->in, EPOLLIN) == 0;
-	if (!cl->in_pollable)
-		stream_want_drained(&cl->sock);
+	if (!cl->tls) {
+		start_stdin(cl);
+		return;
+	}
+	loop_timer_start(cl->loop, &cl->hs_timer, cl->timeout_ms, 0);
+	err = stream_start_tls(&cl->sock, cl->tls, cl->spec.host);
+	if (err)
+		finish(cl, err);
 }
 
 static int parse_args(struct client *cl, int argc, char **argv, enum addr_family *family,
@@ -257,6 +314,13 @@ static int parse_args(struct client *cl, int argc, char **argv, enum addr_family
 		case 'h':
 			usage(stdout);
 			return -1;
+		case CLI_OPT_CA:
+		case CLI_OPT_INSECURE:
+		case CLI_OPT_PIN:
+		case CLI_OPT_SEND_PROXY:
+			if ((rc = cli_client_option("connect", &cl->cc, c, optarg)))
+				return rc;
+			break;
 		default:
 			return cli_usage_error("connect", "%s: unknown option or missing argument",
 					       argv[optind - 1]);
@@ -268,9 +332,14 @@ static int parse_args(struct client *cl, int argc, char **argv, enum addr_family
 	target = joined;
 	if (cl->udp && cl->spec.transport == ADDR_TCP)
 		cl->spec.transport = ADDR_UDP;
+	if (cl->udp && cl->spec.tls)
+		return cli_usage_error("connect", "%s: TLS is over TCP; -u does not go with it",
+				       target);
 	cl->udp = cl->spec.transport == ADDR_UDP;
 	if (cl->spec.transport != ADDR_UNIX && !strcmp(cl->spec.port, "0"))
 		return cli_usage_error("connect", "%s: cannot connect to port 0", target);
+	if ((rc = cli_client_check("connect", &cl->cc, &cl->spec)))
+		return rc;
 	addr_spec_format(&cl->spec, cl->target, sizeof(cl->target));
 	return 0;
 }
@@ -293,11 +362,19 @@ int cmd_connect(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	loop_timer_init(&cl.quit, on_quit, &cl);
+	loop_timer_init(&cl.hs_timer, on_handshake_timeout, &cl);
+	cl.timeout_ms = timeout_ms;
+	rc = cli_client_tls(&cl.cc, &cl.spec, &cl.tls);
+	if (rc) {
+		loop_free(cl.loop);
+		return rc;
+	}
 	rc = dial_start(cl.loop, &cl.spec, family, timeout_ms, on_connected, &cl, &cl.dial);
 	if (rc) {
 		cli_error("cannot %s %s: %s", sb_is_resolver_error(rc) ? "resolve" : "connect to",
 			  cl.target, sb_strerror(rc));
 		loop_free(cl.loop);
+		tls_ctx_free(cl.tls);
 		return cli_exit_code(rc);
 	}
 	rc = loop_run(cl.loop);
@@ -309,5 +386,6 @@ int cmd_connect(int argc, char **argv)
 		stream_close(&cl.sock);
 	dial_free(cl.dial);
 	loop_free(cl.loop);
+	tls_ctx_free(cl.tls);
 	return cli_exit_code(rc);
 }

@@ -259,8 +259,8 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 		const char *why = "";
 
 		if (cidr_parse(arg, &net, &why))
-			return cli_usage_error("serve", "%s %s: %s", c == OPT_ALLOW ? "--allow" : "--deny",
-					       arg, why);
+			return cli_usage_error("serve", "%s %s: %s",
+					       c == OPT_ALLOW ? "--allow" : "--deny", arg, why);
 		if (cidr_rules_add(&o->rules, &net, c == OPT_ALLOW))
 			return cli_usage_error("serve", "out of memory");
 		return 0;
@@ -282,8 +282,10 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 				  &o->cfg.handshake_timeout_ms))
 			return EXIT_USAGE;
 		if (o->cfg.handshake_timeout_ms < 1)
-			return cli_usage_error("serve", "--handshake-timeout %s: must be at least "
-							"1ms", arg);
+			return cli_usage_error("serve",
+					       "--handshake-timeout %s: must be at least "
+					       "1ms",
+					       arg);
 		return 0;
 	case OPT_MAX_QUEUED:
 		if (strcmp(arg, "0") && !cli_size("serve", "--max-queued", arg, 1u << 20,

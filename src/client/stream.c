@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "net/tls.h"
 #include "util/err.h"
 
 #define STREAM_IOV_MAX 64
@@ -29,6 +30,12 @@ static void set_events(struct stream *s)
 
 	if (s->closed)
 		return;
+	if (s->handshaking) {
+		err = loop_io_set(s->loop, &s->io, s->hs_wants_write ? EPOLLOUT : EPOLLIN);
+		if (err)
+			fail(s, err);
+		return;
+	}
 	if (!s->paused && !s->peer_eof)
 		ev |= EPOLLIN;
 	if (s->q.len || s->want_drained || (s->shut_wanted && !s->shut_done))
@@ -97,15 +104,46 @@ static void on_readable(struct stream *s)
 	}
 }
 
+/* TLS: bytes already decrypted wait in the transport, where epoll does not see them. */
+static void drain_pending(struct stream *s)
+{
+	while (!s->closed && !s->paused && !s->peer_eof && transport_pending(&s->tr))
+		on_readable(s);
+}
+
+static void handshake(struct stream *s)
+{
+	int err = transport_handshake(&s->tr, s->io.fd);
+
+	s->hs_wants_write = err == SB_EWANT_WRITE;
+	if (err == -EAGAIN || err == SB_EWANT_READ || err == SB_EWANT_WRITE)
+		return;
+	if (err) {
+		fail(s, SB_ETLS);
+		return;
+	}
+	s->handshaking = false;
+	if (s->cbs->on_ready)
+		s->cbs->on_ready(s, s->arg);
+	/* Bytes that came with the server's last handshake message are already decrypted. */
+	drain_pending(s);
+}
+
 static void on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 {
 	struct stream *s = io->arg;
 
 	(void)l;
+	if (s->handshaking) {
+		handshake(s);
+		set_events(s);
+		return;
+	}
 	if (revents & EPOLLOUT)
 		on_writable(s);
 	if (!s->closed && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !s->paused && !s->peer_eof)
 		on_readable(s);
+	drain_pending(s);
 	set_events(s);
 }
 
@@ -140,7 +178,7 @@ int stream_write(struct stream *s, const void *data, size_t n)
 		return -EPIPE;
 	if (s->dgram && s->q.len)
 		return -EAGAIN;
-	if (!s->q.len) {
+	if (!s->q.len && !s->handshaking) {
 		w = transport_writev(&s->tr, s->io.fd, &iov, 1);
 		if (w < 0) {
 			if (!would_block(w))
@@ -177,7 +215,7 @@ void stream_shutdown(struct stream *s)
 	if (s->closed || s->dgram || s->shut_wanted)
 		return;
 	s->shut_wanted = true;
-	if (!s->q.len && (err = flush(s))) {
+	if (!s->q.len && !s->handshaking && (err = flush(s))) {
 		fail(s, err);
 		return;
 	}
@@ -187,7 +225,28 @@ void stream_shutdown(struct stream *s)
 void stream_pause(struct stream *s, bool paused)
 {
 	s->paused = paused;
-	set_events(s);
+	if (!s->handshaking)
+		drain_pending(s);
+	if (!s->closed)
+		set_events(s);
+}
+
+int stream_start_tls(struct stream *s, struct tls_ctx *ctx, const char *host)
+{
+	int err = tls_transport_client(&s->tr, ctx, s->io.fd, host);
+
+	if (err)
+		return err;
+	s->handshaking = true;
+	handshake(s);
+	if (!s->closed)
+		set_events(s);
+	return 0;
+}
+
+const char *stream_tls_error(const struct stream *s)
+{
+	return s->tr.ops == &transport_tls ? tls_error(&s->tr) : "";
 }
 
 void stream_close(struct stream *s)

@@ -37,6 +37,9 @@ struct stream_cbs {
 	void (*on_error)(struct stream *s, int err, void *arg);
 	/* Everything written so far has left; may be NULL. */
 	void (*on_drained)(struct stream *s, void *arg);
+	/* stream_start_tls: the handshake is done, the stream may be used; may be NULL. A failed
+	 * handshake is on_error(SB_ETLS), with the reason in stream_tls_error(). */
+	void (*on_ready)(struct stream *s, void *arg);
 };
 
 struct stream {
@@ -50,8 +53,10 @@ struct stream {
 	bool peer_eof;
 	bool closed;
 	bool want_drained; /* call on_drained on the next writable event */
-	struct bufq q;	   /* stream bytes not yet written */
-	size_t dgram_len;  /* datagram mode: the queued datagram's size (whole in q) */
+	bool handshaking;  /* TLS set-up under way: no reads or writes yet */
+	bool hs_wants_write;
+	struct bufq q;	  /* stream bytes not yet written */
+	size_t dgram_len; /* datagram mode: the queued datagram's size (whole in q) */
 	uint64_t bytes_in, bytes_out;
 	const struct stream_cbs *cbs;
 	void *arg;
@@ -71,6 +76,16 @@ int stream_open(struct stream *s, struct loop *l, int fd, bool dgram, const stru
  * negative errno (the stream failed; on_error is not called for it).
  */
 int stream_write(struct stream *s, const void *data, size_t n);
+
+/*
+ * Starts TLS on an open stream (after anything sent in the clear, e.g. a PROXY header):
+ * host is the name to verify and send as SNI. Reading and writing wait for the handshake;
+ * on_ready or on_error says how it went. Returns 0 or -ENOMEM.
+ */
+struct tls_ctx;
+int stream_start_tls(struct stream *s, struct tls_ctx *ctx, const char *host);
+/* Why the TLS handshake failed ("certificate verify failed: self-signed certificate"). */
+const char *stream_tls_error(const struct stream *s);
 
 /* Bytes queued and not yet written. */
 size_t stream_queued(const struct stream *s);

@@ -29,7 +29,7 @@ enum addr_transport { ADDR_TCP, ADDR_UDP, ADDR_UNIX };
 
 struct addr_spec {
 	enum addr_transport transport;
-	bool tls; /* tls://: TCP with TLS */
+	bool tls;		       /* tls://: TCP with TLS */
 	char host[ADDR_HOST_MAX];      /* "" = any/this machine; brackets removed */
 	char port[ADDR_PORT_MAX];      /* number or service name */
 	char path[ADDR_UNIX_PATH_MAX]; /* unix: path; abstract names start with '@' */

@@ -59,8 +59,8 @@ static SSL_CTX *ctx_base(const SSL_METHOD *method)
 	return c;
 }
 
-int tls_server_ctx_new(const char *cert_file, const char *key_file, struct tls_ctx **out,
-		       char *why, size_t size)
+int tls_server_ctx_new(const char *cert_file, const char *key_file, struct tls_ctx **out, char *why,
+		       size_t size)
 {
 	static const unsigned char sid[] = "sockbox";
 	struct tls_ctx *t = calloc(1, sizeof(*t));
@@ -94,8 +94,8 @@ int tls_server_ctx_new(const char *cert_file, const char *key_file, struct tls_c
 		goto out_free;
 	}
 	if (SSL_CTX_check_private_key(t->ssl_ctx) != 1) {
-		snprintf(why, size, "%s: the key does not belong to the certificate in %s", key_file,
-			 cert_file);
+		snprintf(why, size, "%s: the key does not belong to the certificate in %s",
+			 key_file, cert_file);
 		goto out_free;
 	}
 	*out = t;
@@ -245,7 +245,8 @@ int tls_transport_client(struct transport *t, struct tls_ctx *ctx, int fd, const
 {
 	struct tls_conn *tc = conn_new(ctx, fd);
 	unsigned char ip[16];
-	bool is_ip = host && (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1);
+	bool is_ip =
+		host && (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1);
 
 	if (!tc)
 		return -ENOMEM;
@@ -288,7 +289,8 @@ static int map_error(struct tls_conn *tc, int r, bool reading)
 	default:
 		err = ERR_peek_error();
 		if (ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-			tc->truncated = true; /* OpenSSL 3: an ordinary close, without close_notify */
+			tc->truncated =
+				true; /* OpenSSL 3: an ordinary close, without close_notify */
 			return 0;
 		}
 		openssl_reason(tc->err, sizeof(tc->err), "protocol error");

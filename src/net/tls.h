@@ -31,8 +31,8 @@ struct tls_ctx;
 
 /* A server context from a certificate chain file and its private key (PEM). On failure
  * returns a negative code and writes "FILE: reason" into why. */
-int tls_server_ctx_new(const char *cert_file, const char *key_file, struct tls_ctx **out,
-		       char *why, size_t size);
+int tls_server_ctx_new(const char *cert_file, const char *key_file, struct tls_ctx **out, char *why,
+		       size_t size);
 
 struct tls_client_opts {
 	const char *ca_file; /* trust these (PEM) instead of the system store; NULL: system */

@@ -35,9 +35,9 @@ struct proxy_parser {
 };
 
 struct proxy_header {
-	uint8_t version; /* 1 or 2 */
-	bool local;	 /* no address to use: keep the connection's own */
-	size_t len;	 /* bytes the header takes */
+	uint8_t version;		  /* 1 or 2 */
+	bool local;			  /* no address to use: keep the connection's own */
+	size_t len;			  /* bytes the header takes */
 	struct sockaddr_storage src, dst; /* when !local: AF_INET or AF_INET6 */
 };
 

@@ -42,9 +42,9 @@ void admit_release(void *arg, const struct addr_compact *peer);
 int admit_reload(void *arg, const char **result);
 
 struct admit_counts {
-	uint64_t denied;   /* by an access rule (or no allow rule matched) */
-	uint64_t per_ip;   /* over --max-conns-per-ip */
-	unsigned rules;    /* in force now */
+	uint64_t denied; /* by an access rule (or no allow rule matched) */
+	uint64_t per_ip; /* over --max-conns-per-ip */
+	unsigned rules;	 /* in force now */
 };
 void admit_counts(struct admit *a, struct admit_counts *out);
 

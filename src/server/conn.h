@@ -130,13 +130,13 @@ enum conn_reason {
 	CONN_R_DRAIN,	/* server shutting down */
 	CONN_R_ERROR,	/* read/write error other than reset (err says which) */
 	CONN_R_NOMEM,
-	CONN_R_BAD_INPUT, /* the framing refused the stream (logged with the reason) */
-	CONN_R_REFUSED,	  /* the admission check said no */
-	CONN_R_HANDSHAKE, /* the transport could not set up */
-	CONN_R_OVERLIMIT, /* the server's output budget (--max-queued) ran out */
-	CONN_R_TRUNCATED, /* the peer closed a TLS stream without close_notify */
+	CONN_R_BAD_INPUT,     /* the framing refused the stream (logged with the reason) */
+	CONN_R_REFUSED,	      /* the admission check said no */
+	CONN_R_HANDSHAKE,     /* the transport could not set up */
+	CONN_R_OVERLIMIT,     /* the server's output budget (--max-queued) ran out */
+	CONN_R_TRUNCATED,     /* the peer closed a TLS stream without close_notify */
 	CONN_R_SETUP_TIMEOUT, /* the header or handshake did not finish in time */
-	CONN_R_BAD_HEADER, /* the PROXY protocol header was malformed (logged) */
+	CONN_R_BAD_HEADER,    /* the PROXY protocol header was malformed (logged) */
 };
 
 struct conn {

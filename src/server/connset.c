@@ -18,7 +18,6 @@ struct conn_slab {
 	max_align_t slots[]; /* SLAB_CONNS slots of set->stride bytes */
 };
 
-
 /* --- the pool --- */
 
 static struct conn *slot_get(struct connset *set)
@@ -140,7 +139,7 @@ void connset_sweep(struct connset *set, uint64_t idle_ms, uint64_t stalled_ms)
 	/* Oldest first: a header or handshake that has taken too long ends here. */
 	while ((c = set->env.setup_head) &&
 	       now - c->last_ms >= (c->phase == CONN_HEADER ? set->env.cfg->header_timeout_ms
-							     : set->env.cfg->handshake_timeout_ms)) {
+							    : set->env.cfg->handshake_timeout_ms)) {
 		COUNTER_INC(set->env.stats.setup_timeouts);
 		conn_abort(c, CONN_R_SETUP_TIMEOUT, 0);
 	}

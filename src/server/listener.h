@@ -27,7 +27,7 @@
 
 struct listener {
 	enum addr_transport transport;
-	bool tls; /* tls:// */
+	bool tls;			      /* tls:// */
 	char name[ADDR_STR_MAX + 8];	      /* as bound, real port included */
 	int fds[SERVER_MAX_WORKERS];	      /* -1 once handed to a worker */
 	unsigned nfds;			      /* one per worker, or 1 for unix */

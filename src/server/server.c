@@ -22,13 +22,13 @@ struct server {
 	struct worker *workers;
 	unsigned nworkers; /* initialised */
 	struct worker_shared shared;
-	struct loop *loop; /* the main thread's: signals, worker exits */
-	sigset_t signals;  /* SIGINT, SIGTERM, SIGHUP, SIGUSR1: blocked from server_open on */
-	uint64_t start_ms; /* when server_run started, for uptime */
-	sigset_t old_mask; /* restored by server_free */
+	struct loop *loop;   /* the main thread's: signals, worker exits */
+	sigset_t signals;    /* SIGINT, SIGTERM, SIGHUP, SIGUSR1: blocked from server_open on */
+	uint64_t start_ms;   /* when server_run started, for uptime */
+	sigset_t old_mask;   /* restored by server_free */
 	struct tls_ctx *tls; /* for tls:// listeners */
-	void *svc_shared;  /* what the service's init() made */
-	bool svc_ready;	   /* init() ran: fini() must */
+	void *svc_shared;    /* what the service's init() made */
+	bool svc_ready;	     /* init() ran: fini() must */
 };
 
 void server_config_init(struct server_config *cfg)

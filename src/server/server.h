@@ -43,18 +43,18 @@ struct server_config {
 	struct service_config svc;
 	struct addr_spec listen[SERVER_MAX_LISTENERS];
 	size_t nlisten;
-	enum addr_family family;  /* -4 / -6 */
-	bool reuse_port;	  /* join the port's SO_REUSEPORT group even if another holds it */
-	size_t udp_rcvbuf;	  /* UDP listeners' receive buffer (0: the kernel's default) */
-	bool proxy_protocol;	  /* a PROXY protocol header first on every stream listener */
-	const char *tls_cert;	  /* tls:// listeners: certificate chain (PEM) */
-	const char *tls_key;	  /* ... and its private key */
+	enum addr_family family; /* -4 / -6 */
+	bool reuse_port;	 /* join the port's SO_REUSEPORT group even if another holds it */
+	size_t udp_rcvbuf;	 /* UDP listeners' receive buffer (0: the kernel's default) */
+	bool proxy_protocol;	 /* a PROXY protocol header first on every stream listener */
+	const char *tls_cert;	 /* tls:// listeners: certificate chain (PEM) */
+	const char *tls_key;	 /* ... and its private key */
 	uint64_t handshake_timeout_ms; /* TLS handshake (default 10 s) */
 	uint64_t header_timeout_ms;    /* PROXY header (default 3 s) */
-	bool udp_rcvbuf_asked;	  /* --rcvbuf was given: a cap is worth a warning */
-	unsigned workers;	  /* >= 1 */
-	uint64_t max_conns;	  /* 0: no limit */
-	uint64_t idle_timeout_ms; /* 0: none */
+	bool udp_rcvbuf_asked;	       /* --rcvbuf was given: a cap is worth a warning */
+	unsigned workers;	       /* >= 1 */
+	uint64_t max_conns;	       /* 0: no limit */
+	uint64_t idle_timeout_ms;      /* 0: none */
 	uint64_t drain_timeout_ms;
 	size_t high_water;   /* write-queue bytes past which reading pauses */
 	uint64_t max_queued; /* all queued output; past half, high water shrinks; past it, evictions
@@ -93,8 +93,8 @@ struct server_stats {
 	uint64_t tls_failed;  /* TLS handshakes that failed */
 	uint64_t bad_headers; /* PROXY protocol headers refused */
 	uint64_t setup_timeouts; /* headers or handshakes that took too long */
-	uint64_t bad_input;   /* connections closed because the framing refused their input */
-	uint64_t discarded;   /* bytes read after our FIN (input nobody asked for any more) */
+	uint64_t bad_input;	 /* connections closed because the framing refused their input */
+	uint64_t discarded;	 /* bytes read after our FIN (input nobody asked for any more) */
 };
 
 struct server;

@@ -100,8 +100,7 @@ static void on_accept(struct loop *l, struct loop_io *io, uint32_t revents)
 	accept_some(wl->w, wl, ACCEPTS_PER_WAKE);
 }
 
-int worker_add_listener(struct worker *w, int fd, int transport,
-			const struct conn_origin *origin)
+int worker_add_listener(struct worker *w, int fd, int transport, const struct conn_origin *origin)
 {
 	struct worker_listener *wl, *arr;
 	int err;

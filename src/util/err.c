@@ -106,6 +106,8 @@ const char *sb_strerror(int code)
 		return "waiting to read";
 	if (code == SB_EWANT_WRITE)
 		return "waiting to write";
+	if (code == SB_ETLS)
+		return "tls handshake failed";
 	if (sb_is_resolver_error(code))
 		return resolver_text(code - SB_EAI_BASE);
 	if (code < 0 && code >= -SB_ERRNO_MAX)

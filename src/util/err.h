@@ -20,6 +20,7 @@ enum {
 	SB_EPARSE = -200001,	  /* malformed input; the reason travels separately */
 	SB_EWANT_READ = -200002,  /* a transport must read before it can go on (TLS) */
 	SB_EWANT_WRITE = -200003, /* a transport must write before it can go on (TLS) */
+	SB_ETLS = -200004,	  /* the TLS handshake failed (the transport has the reason) */
 };
 
 /* Text for code (0, -errno, SB_EAI(x) or SB_E*). Never NULL. */

@@ -26,8 +26,8 @@ static int setup_guard(void **state)
 }
 
 /* "ok v1 1.2.3.4:5 -> 6.7.8.9:10 len 45", "ok v2 local len 16", or "err: reason". */
-static void describe(enum proxy_result r, const struct proxy_header *h, const char *why,
-		     char *out, size_t size)
+static void describe(enum proxy_result r, const struct proxy_header *h, const char *why, char *out,
+		     size_t size)
 {
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
 

@@ -59,7 +59,8 @@ static void on_drained(struct stream *s, void *arg)
 	((struct fixture *)arg)->drained++;
 }
 
-static const struct stream_cbs cbs = {on_data, on_eof, on_error, on_drained};
+static const struct stream_cbs cbs = {
+	.on_data = on_data, .on_eof = on_eof, .on_error = on_error, .on_drained = on_drained};
 
 static int setup_type(void **state, int type)
 {
