@@ -9,7 +9,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "client/stream.h"
 #include "net/addr.h"
 #include "net/tls.h"
 #include "proto/proxy.h"
@@ -237,4 +239,35 @@ int cli_client_send_proxy(const struct cli_client *cc, int fd)
 	/* A fresh connection's send buffer takes these few bytes at once. */
 	w = send(fd, hdr, n, MSG_NOSIGNAL);
 	return w == (ssize_t)n ? 0 : w < 0 ? -errno : -EAGAIN;
+}
+
+int cli_client_open(const struct cli_client *cc, struct tls_ctx *tls, const char *host,
+		    const char *peer, struct stream *s, struct loop *l, int fd, bool dgram,
+		    const struct stream_cbs *cbs, void *arg)
+{
+	int err = cli_client_send_proxy(cc, fd);
+
+	if (err) {
+		cli_error("cannot send the PROXY header to %s: %s", peer, sb_strerror(err));
+		close(fd);
+		return err;
+	}
+	err = stream_open(s, l, fd, dgram, cbs, arg);
+	if (err) {
+		cli_error("cannot use the connection to %s: %s", peer, sb_strerror(err));
+		return err;
+	}
+	if (!tls)
+		return 0;
+	err = stream_start_tls(s, tls, host);
+	if (err) {
+		cli_error("cannot start TLS with %s: %s", peer, sb_strerror(err));
+		stream_close(s);
+	}
+	return err;
+}
+
+void cli_tls_failed(const char *peer, const struct stream *s)
+{
+	cli_error("tls handshake with %s failed: %s", peer, stream_tls_error(s));
 }

@@ -109,6 +109,21 @@ int cli_client_tls(const struct cli_client *cc, const struct addr_spec *spec, st
 /* Sends the --send-proxy header on a fresh connected fd. Returns 0 or a negative errno. */
 int cli_client_send_proxy(const struct cli_client *cc, int fd);
 
+/*
+ * A client command's freshly connected fd (peer: its address, for messages): sends the
+ * --send-proxy header, opens s on it and, with a TLS context, starts the handshake (then the
+ * stream's on_ready says when it may be used; otherwise it may be used at once). Errors are
+ * printed; returns 0 or a negative code (fd closed then).
+ */
+struct loop;
+struct stream;
+struct stream_cbs;
+int cli_client_open(const struct cli_client *cc, struct tls_ctx *tls, const char *host,
+		    const char *peer, struct stream *s, struct loop *l, int fd, bool dgram,
+		    const struct stream_cbs *cbs, void *arg);
+/* For on_error(SB_ETLS): prints "tls handshake with PEER failed: REASON". */
+void cli_tls_failed(const char *peer, const struct stream *s);
+
 int cmd_serve(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);

@@ -167,7 +167,7 @@ static void on_error(struct stream *s, int err, void *arg)
 	struct client *cl = arg;
 
 	if (err == SB_ETLS) {
-		cli_error("tls handshake with %s failed: %s", cl->peer, stream_tls_error(s));
+		cli_tls_failed(cl->peer, s);
 		cl->local_error = true;
 	}
 	finish(cl, err);
@@ -258,27 +258,18 @@ static void on_connected(struct dial *d, int fd, int err, const struct sockaddr 
 	if (cl->verbose)
 		fprintf(stderr, "connected to %s\n", name);
 	snprintf(cl->peer, sizeof(cl->peer), "%s", name);
-	err = cli_client_send_proxy(&cl->cc, fd);
+	if (cl->tls)
+		loop_timer_start(cl->loop, &cl->hs_timer, cl->timeout_ms, 0);
+	err = cli_client_open(&cl->cc, cl->tls, cl->spec.host, name, &cl->sock, cl->loop, fd,
+			      cl->udp, &stream_cbs, cl);
 	if (err) {
-		cli_error("cannot send the PROXY header to %s: %s", name, sb_strerror(err));
-		close(fd);
-		finish(cl, err);
-		return;
-	}
-	err = stream_open(&cl->sock, cl->loop, fd, cl->udp, &stream_cbs, cl);
-	if (err) {
+		cl->local_error = true;
 		finish(cl, err);
 		return;
 	}
 	cl->connected = true;
-	if (!cl->tls) {
+	if (!cl->tls)
 		start_stdin(cl);
-		return;
-	}
-	loop_timer_start(cl->loop, &cl->hs_timer, cl->timeout_ms, 0);
-	err = stream_start_tls(&cl->sock, cl->tls, cl->spec.host);
-	if (err)
-		finish(cl, err);
 }
 
 static int parse_args(struct client *cl, int argc, char **argv, enum addr_family *family,

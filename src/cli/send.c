@@ -16,6 +16,7 @@
 #include "client/stream.h"
 #include "loop/loop.h"
 #include "net/dial.h"
+#include "net/tls.h"
 #include "proto/frame.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -45,6 +46,7 @@ static const struct option long_opts[] = {
 	{"udp", no_argument, NULL, 'u'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
+	CLI_CLIENT_LONGOPTS,
 	{NULL, 0, NULL, 0},
 };
 
@@ -56,7 +58,7 @@ static void usage(FILE *f)
 		"Send each MESSAGE (no MESSAGE: each line of stdin) and print its reply, one\n"
 		"exchange at a time, like the tutorials' clients. With nothing to send at all, it\n"
 		"prints the one reply the server sends by itself (a greeting).\n\n"
-		"ADDR: [tcp://|udp://]HOST:PORT, [v6addr]:PORT, unix:/path\n\n"
+		"ADDR: [tcp://|udp://|tls://]HOST:PORT, [v6addr]:PORT, unix:/path\n\n"
 		"Options:\n"
 		"  -f, --framing FRAMING  how each message goes out: raw (as it is; default),\n"
 		"                         line (ended by \\n), len64 (64-byte decimal length\n"
@@ -73,19 +75,21 @@ static void usage(FILE *f)
 		"                         (default 200)\n"
 		"  -n, --count N          send the messages N times over (default 1)\n"
 		"  -e, --expect TEXT      every reply must be TEXT (exit 1 otherwise)\n"
-		"  -w, --timeout DUR      give up connecting, or waiting for a reply, after DUR\n"
-		"                         (default 10s)\n"
+		"  -w, --timeout DUR      give up connecting, on the TLS handshake, or waiting for\n"
+		"                         a reply, after DUR (default 10s)\n"
 		"      --max-message SIZE longest reply accepted (default 1M)\n"
 		"      --json             one JSON object per exchange: sent, received, rtt_us\n"
 		"  -u, --udp              UDP: each message is one datagram, each reply one\n"
 		"  -4, -6                 IPv4 or IPv6 only\n"
-		"  -v, --verbose          say which address it connected to\n"
+		"  -v, --verbose          say which address it connected to (and the TLS version\n"
+		"                         and cipher)\n" CLI_CLIENT_HELP
 		"  -h, --help             show this help\n\n"
 		"Replies are printed as they are, each followed by a newline when it lacks one.\n\n"
 		"Exit status: 0 every reply came (and matched --expect), 1 a reply differed from\n"
 		"--expect or other failure, 2 usage error, 3 name did not resolve, 4 connection\n"
-		"refused, 5 timed out (connecting, or no reply), 7 connection reset, or the peer\n"
-		"closed before a reply was complete.\n");
+		"refused, 5 timed out (connecting, or no reply), 6 TLS handshake or certificate\n"
+		"verification failed, 7 connection reset, or the peer closed before a reply was\n"
+		"complete.\n");
 }
 
 struct send_cli {
@@ -94,6 +98,9 @@ struct send_cli {
 	enum addr_family family;
 	enum frame_kind framing, reply_framing;
 	bool reply_framing_set, json, udp, verbose;
+	struct cli_client cc; /* --ca, --insecure, --pin, --send-proxy */
+	struct tls_ctx *tls;  /* tls:// */
+	char peer[ADDR_STR_MAX];
 	uint64_t count, timeout_ms, reply_bytes, quiet_ms, max_message;
 	const char *expect;
 	char **msgs; /* from the command line, or NULL: stdin lines */
@@ -257,14 +264,31 @@ static void on_eof(struct stream *s, void *arg)
 
 static void on_error(struct stream *s, int err, void *arg)
 {
-	(void)s;
-	finish(arg, err);
+	struct send_cli *sc = arg;
+
+	if (err == SB_ETLS) {
+		cli_tls_failed(sc->peer, s);
+		sc->why = "";
+	}
+	finish(sc, err);
+}
+
+static void on_ready(struct stream *s, void *arg)
+{
+	struct send_cli *sc = arg;
+	char desc[96];
+
+	loop_timer_stop(sc->loop, &sc->timeout);
+	if (sc->verbose)
+		fprintf(stderr, "tls: %s\n", tls_describe(&s->tr, desc, sizeof(desc)));
+	next_exchange(sc);
 }
 
 static const struct stream_cbs cbs = {
 	.on_data = on_data,
 	.on_eof = on_eof,
 	.on_error = on_error,
+	.on_ready = on_ready,
 };
 
 static void on_timeout(struct loop *l, struct loop_timer *t)
@@ -272,9 +296,14 @@ static void on_timeout(struct loop *l, struct loop_timer *t)
 	struct send_cli *sc = t->arg;
 
 	(void)l;
-	snprintf(sc->why_buf, sizeof(sc->why_buf), "no reply within %" PRIu64 " ms",
-		 sc->timeout_ms);
-	sc->why = sc->why_buf;
+	if (sc->s.handshaking) {
+		cli_error("tls handshake with %s failed: %s", sc->peer, sb_strerror(-ETIMEDOUT));
+		sc->why = "";
+	} else {
+		snprintf(sc->why_buf, sizeof(sc->why_buf), "no reply within %" PRIu64 " ms",
+			 sc->timeout_ms);
+		sc->why = sc->why_buf;
+	}
 	finish(sc, -ETIMEDOUT);
 }
 
@@ -387,13 +416,19 @@ static void on_connected(struct dial *d, int fd, int err, const struct sockaddr 
 	}
 	if (sc->verbose)
 		fprintf(stderr, "connected to %s\n", name);
-	err = stream_open(&sc->s, sc->loop, fd, sc->udp, &cbs, sc);
+	snprintf(sc->peer, sizeof(sc->peer), "%s", name);
+	if (sc->tls)
+		loop_timer_start(sc->loop, &sc->timeout, sc->timeout_ms, 0);
+	err = cli_client_open(&sc->cc, sc->tls, sc->spec.host, name, &sc->s, sc->loop, fd, sc->udp,
+			      &cbs, sc);
 	if (err) {
+		sc->why = "";
 		finish(sc, err);
 		return;
 	}
 	sc->connected = true;
-	next_exchange(sc);
+	if (!sc->tls)
+		next_exchange(sc);
 }
 
 static int parse_framing(const char *opt, const char *arg, enum frame_kind *k)
@@ -448,6 +483,11 @@ static int parse_opt(struct send_cli *sc, int c, const char *arg)
 	case 'v':
 		sc->verbose = true;
 		return 0;
+	case CLI_OPT_CA:
+	case CLI_OPT_INSECURE:
+	case CLI_OPT_PIN:
+	case CLI_OPT_SEND_PROXY:
+		return cli_client_option("send", &sc->cc, c, arg);
 	default:
 		return cli_usage_error("send", "unknown option or missing argument");
 	}
@@ -501,6 +541,10 @@ static int parse_args(struct send_cli *sc, int argc, char **argv)
 	sc->udp = sc->spec.transport == ADDR_UDP;
 	if (sc->spec.transport != ADDR_UNIX && !strcmp(sc->spec.port, "0"))
 		return cli_usage_error("send", "cannot send to port 0");
+	if (sc->udp && sc->spec.tls)
+		return cli_usage_error("send", "TLS is over TCP; -u does not go with it");
+	if ((rc = cli_client_check("send", &sc->cc, &sc->spec)))
+		return rc;
 	if (!sc->reply_framing_set)
 		sc->reply_framing = sc->framing == FRAME_LEN64 ? FRAME_RAW : sc->framing;
 	if (sc->udp && (sc->framing != FRAME_RAW || sc->reply_framing != FRAME_RAW))
@@ -520,12 +564,18 @@ static int run(struct send_cli *sc)
 	}
 	loop_timer_init(&sc->timeout, on_timeout, sc);
 	loop_timer_init(&sc->quiet, on_quiet, sc);
+	rc = cli_client_tls(&sc->cc, &sc->spec, &sc->tls);
+	if (rc) {
+		loop_free(sc->loop);
+		return rc;
+	}
 	rc = dial_start(sc->loop, &sc->spec, sc->family, sc->timeout_ms, on_connected, sc,
 			&sc->dial);
 	if (rc) {
 		cli_error("cannot %s %s: %s", sb_is_resolver_error(rc) ? "resolve" : "connect to",
 			  sc->target, sb_strerror(rc));
 		loop_free(sc->loop);
+		tls_ctx_free(sc->tls);
 		return cli_exit_code(rc);
 	}
 	rc = loop_run(sc->loop);
@@ -539,6 +589,7 @@ static int run(struct send_cli *sc)
 		stream_close(&sc->s);
 	dial_free(sc->dial);
 	loop_free(sc->loop);
+	tls_ctx_free(sc->tls);
 	if (rc == SB_EPARSE)
 		return EXIT_FAIL;
 	if (rc)
