@@ -15,7 +15,9 @@
 #include "client/bench.h"
 #include "client/pattern.h"
 #include "loop/loop.h"
+#include "client/stream.h"
 #include "net/dial.h"
+#include "net/tls.h"
 #include "proto/frame.h"
 #include "util/err.h"
 #include "util/escape.h"
@@ -45,6 +47,11 @@ struct bench_cli {
 	struct loop *loop;
 	struct dial *dial;
 	int dial_err;
+	struct cli_client cc; /* --ca, --insecure, --pin, --send-proxy */
+	struct stream probe;  /* the first connection, through its TLS handshake */
+	bool probing, reported;
+	char peer[ADDR_STR_MAX]; /* the address the first connect reached */
+	struct loop_timer probe_timer;
 	/* the run */
 	struct bench *run;
 	atomic_bool done;
@@ -65,6 +72,7 @@ static const struct option long_opts[] = {
 	{"timeout", required_argument, NULL, 'W'},
 	{"max-errors", required_argument, NULL, 'M'},
 	{"help", no_argument, NULL, 'h'},
+	CLI_CLIENT_LONGOPTS,
 	{NULL, 0, NULL, 0},
 };
 
@@ -75,11 +83,11 @@ static void usage(FILE *f)
 		"Load generator: opens CONNS connections over N threads, keeps DEPTH messages of\n"
 		"SIZE random bytes in flight on each, and verifies every reply byte for byte.\n"
 		"Reports messages/s, MB/s and latency percentiles (send -> full reply).\n\n"
-		"ADDR: [tcp://]HOST:PORT, [v6addr]:PORT, unix:/path\n\n"
+		"ADDR: [tcp://|tls://]HOST:PORT, [v6addr]:PORT, unix:/path\n\n"
 		"Options:\n"
 		"  -c CONNS               connections (default 1)\n"
 		"  -d DEPTH               messages in flight per connection (default 1)\n"
-		"  -s SIZE                payload bytes per message (default 64)\n"
+		"  -s SIZE                payload bytes per message (default 64; 16k, 1M)\n"
 		"  -t DUR                 run for DUR (default 5s, unless -n is given)\n"
 		"  -n MESSAGES            stop after MESSAGES messages in all (connect mode:\n"
 		"                         connection attempts)\n"
@@ -99,13 +107,15 @@ static void usage(FILE *f)
 		"      --mode MODE        echo (default): verify each reply;\n"
 		"                         send-only: send as fast as the peer takes (replies are\n"
 		"                         read and discarded); connect: per connection, connect,\n"
-		"                         exchange one message, close, again (connections/s)\n"
+		"                         exchange one message, close, again (connections/s;\n"
+		"                         over tls:// each is a full handshake: handshakes/s)\n"
 		"      --json             print the result as one JSON object (last line of stdout)\n"
-		"  -W, --timeout DUR      give up on a connect after DUR (default 10s); counted as\n"
-		"                         a timeout error, or exit 5 if the first connect does\n"
+		"  -W, --timeout DUR      give up on a connect (with its TLS handshake) after DUR\n"
+		"                         (default 10s); counted as a timeout error, or exit 5 if\n"
+		"                         the first connect does\n"
 		"      --max-errors N     errors that still count as a good run (default 0); a\n"
 		"                         reply that differs is never acceptable\n"
-		"  -4, -6                 IPv4 or IPv6 only\n"
+		"  -4, -6                 IPv4 or IPv6 only\n" CLI_CLIENT_HELP
 		"  -h, --help             show this help\n\n"
 		"DUR is a number with a unit: 500ms, 5s, 2m (no unit: seconds).\n"
 		"A progress line is shown each second when stdout is a terminal.\n\n"
@@ -114,7 +124,8 @@ static void usage(FILE *f)
 		"Exit status: 0 ok, 1 errors (more than --max-errors; any reply that differed\n"
 		"from what was sent; unanswered messages; every connection lost) or no message\n"
 		"completed, 2 usage error, 3 name did not resolve, 4 connection refused,\n"
-		"5 timed out, 7 connection reset.\n");
+		"5 timed out, 6 TLS handshake or certificate verification failed (on the first\n"
+		"connection: later failures are counted as tls errors), 7 connection reset.\n");
 }
 
 static int parse_mode(const char *s, enum bench_mode *m)
@@ -146,7 +157,7 @@ static int parse_opt(struct bench_cli *bc, int c, const char *arg, const char *b
 		bc->o.depth = (unsigned)v;
 		return 0;
 	case 's':
-		return cli_uint("bench", "-s", arg, 1, PATTERN_SIZE_MAX, &bc->size) ? 0
+		return cli_size("bench", "-s", arg, 1, PATTERN_SIZE_MAX, &bc->size) ? 0
 										    : EXIT_USAGE;
 	case 't':
 		bc->duration_set = true;
@@ -213,6 +224,11 @@ static int parse_opt(struct bench_cli *bc, int c, const char *arg, const char *b
 	case 'h':
 		usage(stdout);
 		return -1;
+	case CLI_OPT_CA:
+	case CLI_OPT_INSECURE:
+	case CLI_OPT_PIN:
+	case CLI_OPT_SEND_PROXY:
+		return cli_client_option("bench", &bc->cc, c, arg);
 	default:
 		return cli_usage_error("bench", "%s: unknown option or missing argument", bad);
 	}
@@ -265,41 +281,123 @@ static int parse_args(struct bench_cli *bc, int argc, char **argv)
 				       argv[optind]);
 	if (bc->spec.transport != ADDR_UNIX && !strcmp(bc->spec.port, "0"))
 		return cli_usage_error("bench", "%s: cannot connect to port 0", argv[optind]);
+	rc = cli_client_check("bench", &bc->cc, &bc->spec);
+	if (rc)
+		return rc;
+	bc->o.send_proxy = bc->cc.send_proxy;
 	addr_spec_format(&bc->spec, bc->target, sizeof(bc->target));
 	return check_args(bc);
 }
 
 /* ---- the first connect: resolves, tries every address, words the failure like connect */
 
+static void probe_done(struct bench_cli *bc, int err)
+{
+	bc->dial_err = err;
+	loop_timer_stop(bc->loop, &bc->probe_timer);
+	stream_close(&bc->probe);
+	loop_stop(bc->loop);
+}
+
+static void probe_data(struct stream *s, const char *data, size_t n, void *arg)
+{
+	(void)s;
+	(void)data;
+	(void)n;
+	(void)arg;
+}
+
+static void probe_error(struct stream *s, int err, void *arg)
+{
+	struct bench_cli *bc = arg;
+
+	if (err == SB_ETLS)
+		cli_tls_failed(bc->peer, s);
+	else
+		cli_error("tls handshake with %s failed: %s", bc->peer, sb_strerror(err));
+	bc->dial_err = err;
+	loop_timer_stop(bc->loop, &bc->probe_timer);
+	loop_stop(bc->loop);
+}
+
+static void probe_ready(struct stream *s, void *arg)
+{
+	(void)s;
+	probe_done(arg, 0);
+}
+
+static const struct stream_cbs probe_cbs = {
+	.on_data = probe_data,
+	.on_error = probe_error,
+	.on_ready = probe_ready,
+};
+
+static void on_probe_timeout(struct loop *l, struct loop_timer *t)
+{
+	struct bench_cli *bc = t->arg;
+
+	(void)l;
+	cli_error("tls handshake with %s failed: %s", bc->peer, sb_strerror(-ETIMEDOUT));
+	probe_done(bc, -ETIMEDOUT);
+}
+
+/* The first connection also sends the PROXY header and completes the TLS handshake, so a
+ * certificate that does not verify stops the run before it starts (exit 6). */
 static void on_first(struct dial *d, int fd, int err, const struct sockaddr *peer, socklen_t len,
 		     void *arg)
 {
 	struct bench_cli *bc = arg;
 
 	(void)d;
-	if (peer)
-		addr_format(peer, len, bc->target, sizeof(bc->target));
-	if (fd >= 0) {
-		memcpy(&bc->o.addr, peer, len);
-		bc->o.addrlen = len;
-		close(fd);
+	if (peer) {
+		addr_format(peer, len, bc->peer, sizeof(bc->peer));
+		snprintf(bc->target, sizeof(bc->target), "%s%s", bc->spec.tls ? "tls://" : "",
+			 bc->peer);
 	}
 	bc->dial_err = err;
-	loop_stop(bc->loop);
+	if (fd < 0) {
+		loop_stop(bc->loop);
+		return;
+	}
+	memcpy(&bc->o.addr, peer, len);
+	bc->o.addrlen = len;
+	if (!bc->o.tls && !bc->cc.send_proxy) {
+		close(fd);
+		loop_stop(bc->loop);
+		return;
+	}
+	err = cli_client_open(&bc->cc, bc->o.tls, bc->o.tls_host, bc->peer, &bc->probe, bc->loop,
+			      fd, false, &probe_cbs, bc);
+	bc->reported = true; /* from here on every failure is worded where it happens */
+	if (err) {
+		bc->dial_err = err;
+		loop_stop(bc->loop);
+		return;
+	}
+	bc->probing = true;
+	if (!bc->o.tls) {
+		probe_done(bc, 0);
+		return;
+	}
+	loop_timer_start(bc->loop, &bc->probe_timer, bc->o.connect_timeout_ms, 0);
 }
 
 static int first_connect(struct bench_cli *bc)
 {
-	int rc = dial_start(bc->loop, &bc->spec, bc->family, bc->o.connect_timeout_ms, on_first, bc,
-			    &bc->dial);
+	int rc;
 
+	loop_timer_init(&bc->probe_timer, on_probe_timeout, bc);
+	rc = dial_start(bc->loop, &bc->spec, bc->family, bc->o.connect_timeout_ms, on_first, bc,
+			&bc->dial);
 	if (!rc)
 		rc = loop_run(bc->loop);
 	if (!rc)
 		rc = bc->dial_err;
+	if (bc->probing)
+		stream_close(&bc->probe);
 	dial_free(bc->dial);
 	bc->dial = NULL;
-	if (rc)
+	if (rc && !bc->reported)
 		cli_error("cannot %s %s: %s", sb_is_resolver_error(rc) ? "resolve" : "connect to",
 			  bc->target, sb_strerror(rc));
 	return rc;
@@ -630,6 +728,12 @@ int cmd_bench(int argc, char **argv)
 		cli_error("cannot start: %s", sb_strerror(rc));
 		return EXIT_FAIL;
 	}
+	rc = cli_client_tls(&bc.cc, &bc.spec, &bc.o.tls);
+	if (rc) {
+		loop_free(bc.loop);
+		return rc;
+	}
+	bc.o.tls_host = bc.spec.host;
 	rc = first_connect(&bc);
 	if (rc)
 		goto out_loop;
@@ -655,5 +759,6 @@ int cmd_bench(int argc, char **argv)
 	pattern_fini(&pat);
 out_loop:
 	loop_free(bc.loop);
+	tls_ctx_free(bc.o.tls);
 	return rc ? cli_exit_code(rc) : result_code(&bc, &stats);
 }

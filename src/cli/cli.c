@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <sys/socket.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -11,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/preamble.h"
 #include "client/stream.h"
 #include "net/addr.h"
 #include "net/tls.h"
-#include "proto/proxy.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -221,31 +220,11 @@ int cli_client_tls(const struct cli_client *cc, const struct addr_spec *spec, st
 	return 0;
 }
 
-int cli_client_send_proxy(const struct cli_client *cc, int fd)
-{
-	struct sockaddr_storage src, dst;
-	socklen_t sl = sizeof(src), dl = sizeof(dst);
-	char hdr[PROXY_V1_MAX];
-	size_t n;
-	ssize_t w;
-
-	if (!cc->send_proxy)
-		return 0;
-	if (getsockname(fd, (struct sockaddr *)&src, &sl) ||
-	    getpeername(fd, (struct sockaddr *)&dst, &dl))
-		return -errno;
-	n = proxy_write(cc->send_proxy, (struct sockaddr *)&src, (struct sockaddr *)&dst, hdr,
-			sizeof(hdr));
-	/* A fresh connection's send buffer takes these few bytes at once. */
-	w = send(fd, hdr, n, MSG_NOSIGNAL);
-	return w == (ssize_t)n ? 0 : w < 0 ? -errno : -EAGAIN;
-}
-
 int cli_client_open(const struct cli_client *cc, struct tls_ctx *tls, const char *host,
 		    const char *peer, struct stream *s, struct loop *l, int fd, bool dgram,
 		    const struct stream_cbs *cbs, void *arg)
 {
-	int err = cli_client_send_proxy(cc, fd);
+	int err = cc->send_proxy ? preamble_send_proxy(fd, cc->send_proxy) : 0;
 
 	if (err) {
 		cli_error("cannot send the PROXY header to %s: %s", peer, sb_strerror(err));

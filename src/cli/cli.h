@@ -106,9 +106,6 @@ int cli_client_option(const char *cmd, struct cli_client *cc, int opt, const cha
 int cli_client_check(const char *cmd, const struct cli_client *cc, const struct addr_spec *spec);
 /* The TLS context for a tls:// spec (NULL otherwise). Returns 0 or an exit status (printed). */
 int cli_client_tls(const struct cli_client *cc, const struct addr_spec *spec, struct tls_ctx **out);
-/* Sends the --send-proxy header on a fresh connected fd. Returns 0 or a negative errno. */
-int cli_client_send_proxy(const struct cli_client *cc, int fd);
-
 /*
  * A client command's freshly connected fd (peer: its address, for messages): sends the
  * --send-proxy header, opens s on it and, with a TLS context, starts the handshake (then the

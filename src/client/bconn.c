@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include "client/bench_impl.h"
+#include "client/preamble.h"
 #include "net/sock.h"
+#include "net/tls.h"
+#include "util/err.h"
 
 uint64_t bench__now_ns(void)
 {
@@ -27,6 +30,8 @@ static enum bench_err err_kind(int err)
 		return BENCH_ERR_RESET;
 	case -ETIMEDOUT:
 		return BENCH_ERR_TIMEOUT;
+	case SB_ETLS:
+		return BENCH_ERR_TLS;
 	default:
 		return BENCH_ERR_OTHER;
 	}
@@ -45,7 +50,12 @@ void bench__conn_close_fd(struct worker *w, struct bconn *c)
 	if (c->io.fd < 0)
 		return;
 	loop_io_stop(w->loop, &c->io);
-	close(c->io.fd);
+	if (c->tr.ops) {
+		transport_close(&c->tr, c->io.fd); /* frees the TLS state, closes the fd */
+		c->tr.ops = NULL;
+	} else {
+		close(c->io.fd);
+	}
 	c->io.fd = -1;
 }
 
@@ -92,7 +102,7 @@ void bench__conn_done(struct worker *w, struct bconn *c)
 {
 	if (c->state == C_OPEN)
 		give_up_owed(w, c);
-	if (c->state == C_CONNECTING)
+	if (c->state == C_CONNECTING || c->state == C_HANDSHAKE)
 		w->connecting--;
 	bench__conn_close_fd(w, c);
 	if (c->state != C_DONE) {
@@ -113,7 +123,7 @@ void bench__conn_fail(struct worker *w, struct bconn *c, enum bench_err e)
 		return;
 	}
 	/* CONNECT: the slot tries again after a pause. */
-	if (c->state == C_CONNECTING)
+	if (c->state == C_CONNECTING || c->state == C_HANDSHAKE)
 		w->connecting--;
 	bench__conn_close_fd(w, c);
 	c->state = C_IDLE;
@@ -189,10 +199,20 @@ void bench__conn_fill(struct worker *w, struct bconn *c, uint64_t now)
 		msg.msg_iovlen = (size_t)pattern_tx_iov(p, &c->tx, want, iov, IOV_MAX_LOCAL);
 		for (asked = 0, i = 0; i < msg.msg_iovlen; i++)
 			asked += iov[i].iov_len;
-		if (msg.msg_iovlen == 1) /* send(): no msghdr and iovec to copy in */
+		if (c->tr.ops) {
+			n = transport_writev(&c->tr, c->io.fd, iov, (int)msg.msg_iovlen);
+			if (n == -EAGAIN || n == SB_EWANT_READ || n == SB_EWANT_WRITE) {
+				n = -1;
+				errno = EAGAIN;
+			} else if (n < 0) {
+				errno = (int)-n;
+				n = -1;
+			}
+		} else if (msg.msg_iovlen == 1) { /* send(): no msghdr and iovec to copy in */
 			n = send(c->io.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
-		else
+		} else {
 			n = sendmsg(c->io.fd, &msg, MSG_NOSIGNAL);
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EAGAIN) {
@@ -232,6 +252,8 @@ static void exchange_done(struct worker *w, struct bconn *c, uint64_t now)
 		w->c.connects++;
 	}
 	c->quota--;
+	if (c->tr.ops)
+		transport_shutdown(&c->tr, c->io.fd); /* close_notify, as a polite client does */
 	bench__conn_close_fd(w, c);
 	if (c->quota == 0 || atomic_load(&w->b->stop)) {
 		bench__conn_done(w, c);
@@ -269,16 +291,29 @@ static void replies_done(struct worker *w, struct bconn *c, ssize_t r, uint64_t 
 	bench__conn_fill(w, c, now);
 }
 
+/* One read: >0 bytes, 0 end of stream, -EAGAIN, or an error. */
+static ssize_t conn_recv(struct bconn *c, uint8_t *buf)
+{
+	ssize_t n;
+
+	if (c->tr.ops) {
+		n = transport_read(&c->tr, c->io.fd, buf, RBUF_SIZE);
+		return n == SB_EWANT_READ || n == SB_EWANT_WRITE ? -EAGAIN : n;
+	}
+	n = recv(c->io.fd, buf, RBUF_SIZE, 0);
+	return n < 0 ? (errno == EINTR ? -EAGAIN : -errno) : n;
+}
+
 static void conn_read(struct worker *w, struct bconn *c, uint64_t now)
 {
 	const struct pattern *p = w->b->o.pattern;
 	uint64_t started, owed;
 	ssize_t n, r;
 
-	n = recv(c->io.fd, w->rbuf, RBUF_SIZE, 0);
+	n = conn_recv(c, w->rbuf);
 	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			bench__conn_fail(w, c, err_kind(-errno));
+		if (n != -EAGAIN)
+			bench__conn_fail(w, c, err_kind((int)n));
 		return;
 	}
 	if (n == 0) {
@@ -304,12 +339,11 @@ static void conn_read(struct worker *w, struct bconn *c, uint64_t now)
 		replies_done(w, c, r, now);
 }
 
-static void conn_established(struct worker *w, struct bconn *c, uint64_t now)
+/* The connection may carry messages (after TLS, when there is TLS). */
+static void conn_open(struct worker *w, struct bconn *c, uint64_t now)
 {
 	w->connecting--;
 	c->state = C_OPEN;
-	if (w->b->o.addr.ss_family != AF_UNIX)
-		sock_set_nodelay(c->io.fd);
 	if (w->b->o.mode != BENCH_CONNECT) {
 		w->c.established++;
 		loop_io_set(w->loop, &c->io, EPOLLIN);
@@ -320,6 +354,49 @@ static void conn_established(struct worker *w, struct bconn *c, uint64_t now)
 	pattern_conn_init(w->b->o.pattern, (uint64_t)c->gid << 32 | (c->cycles++ & 0xffffffffu),
 			  &c->tx, &c->rx);
 	bench__conn_fill(w, c, now);
+}
+
+static void conn_handshake(struct worker *w, struct bconn *c, uint64_t now)
+{
+	int err = transport_handshake(&c->tr, c->io.fd);
+
+	if (err == SB_EWANT_READ || err == SB_EWANT_WRITE || err == -EAGAIN) {
+		loop_io_set(w->loop, &c->io, err == SB_EWANT_WRITE ? EPOLLOUT : EPOLLIN);
+		return;
+	}
+	if (err) {
+		bench__conn_fail(w, c, BENCH_ERR_TLS);
+		return;
+	}
+	conn_open(w, c, now);
+	/* Bytes that came with the handshake's last flight are already decrypted. */
+	if (c->state == C_OPEN && transport_pending(&c->tr))
+		conn_read(w, c, now);
+}
+
+/* TCP is connected: the PROXY header, then TLS, when asked for. */
+static void conn_established(struct worker *w, struct bconn *c, uint64_t now)
+{
+	const struct bench_opts *o = &w->b->o;
+	int err;
+
+	if (o->addr.ss_family != AF_UNIX)
+		sock_set_nodelay(c->io.fd);
+	if (o->send_proxy && (err = preamble_send_proxy(c->io.fd, o->send_proxy))) {
+		bench__conn_fail(w, c, err_kind(err));
+		return;
+	}
+	if (!o->tls) {
+		conn_open(w, c, now);
+		return;
+	}
+	err = tls_transport_client(&c->tr, o->tls, c->io.fd, o->tls_host);
+	if (err) {
+		bench__conn_fail(w, c, BENCH_ERR_OTHER);
+		return;
+	}
+	c->state = C_HANDSHAKE;
+	conn_handshake(w, c, now);
 }
 
 static void on_conn(struct loop *l, struct loop_io *io, uint32_t revents)
@@ -340,9 +417,16 @@ static void on_conn(struct loop *l, struct loop_io *io, uint32_t revents)
 			conn_established(w, c, now);
 		return;
 	}
+	if (c->state == C_HANDSHAKE) {
+		conn_handshake(w, c, now);
+		return;
+	}
 	if (revents & EPOLLOUT)
 		bench__conn_fill(w, c, now);
 	if (c->state == C_OPEN && (revents & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+		conn_read(w, c, now);
+	/* TLS: decrypted bytes wait in OpenSSL, where epoll does not see them. */
+	while (c->state == C_OPEN && c->tr.ops && transport_pending(&c->tr))
 		conn_read(w, c, now);
 }
 

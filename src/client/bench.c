@@ -11,7 +11,8 @@
 #include "client/bench_impl.h"
 
 static const char *const err_names[BENCH_ERR_KINDS] = {
-	"mismatch", "extra_bytes", "refused", "reset", "closed", "timeout", "other", "unanswered",
+	"mismatch", "extra_bytes", "refused",	 "reset", "closed",
+	"timeout",  "other",	   "unanswered", "tls",
 };
 
 const char *bench_err_name(enum bench_err e)
@@ -42,7 +43,8 @@ static void on_tick(struct loop *l, struct loop_timer *t)
 	for (i = 0; i < w->nconns; i++) {
 		struct bconn *c = &w->conns[i];
 
-		if (c->state == C_CONNECTING && tmo && now - c->t0 > tmo)
+		if ((c->state == C_CONNECTING || c->state == C_HANDSHAKE) && tmo &&
+		    now - c->t0 > tmo)
 			bench__conn_fail(w, c, BENCH_ERR_TIMEOUT);
 		else if (c->state == C_IDLE && !w->setup && !c->restart && now >= c->retry_ns &&
 			 !atomic_load(&b->stop))

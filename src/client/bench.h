@@ -7,7 +7,9 @@
  * Modes: ECHO (replies checked byte for byte; latency per message), SEND_ONLY (write
  * as fast as the peer takes; whatever comes back is read and discarded so an echoing
  * peer is never stalled), CONNECT (per connection slot: connect, one message, its
- * reply, close; again; latency = connect + exchange).
+ * reply, close; again; latency = connect + exchange). With a TLS context every connection
+ * does a full handshake (no session resumption) before its first byte, so CONNECT mode
+ * measures handshakes/s.
  *
  * In ECHO mode the end of the run (its duration, or a stop) is followed by up to
  * BENCH_GRACE_MS in which no new message is sent and the replies still owed may arrive;
@@ -30,6 +32,7 @@
 #include <sys/socket.h>
 
 #include "client/pattern.h"
+#include "net/transport.h"
 #include "util/hist.h"
 
 enum bench_mode { BENCH_ECHO, BENCH_SEND_ONLY, BENCH_CONNECT };
@@ -43,10 +46,12 @@ enum bench_err {
 	BENCH_ERR_TIMEOUT, /* a connect took longer than connect_timeout_ms */
 	BENCH_ERR_OTHER,
 	BENCH_ERR_UNANSWERED, /* sent, and no reply by the end (after the grace period) */
+	BENCH_ERR_TLS,	      /* the TLS handshake failed */
 	BENCH_ERR_KINDS
 };
 
-/* "mismatch", "extra_bytes", "refused", "reset", "closed", "timeout", "other", "unanswered". */
+/* "mismatch", "extra_bytes", "refused", "reset", "closed", "timeout", "other", "unanswered",
+ * "tls". */
 const char *bench_err_name(enum bench_err e);
 
 struct bench_opts {
@@ -55,12 +60,15 @@ struct bench_opts {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	unsigned conns;
-	unsigned threads;     /* 1..conns */
-	unsigned depth;	      /* messages in flight per connection (ECHO) */
-	uint64_t messages;    /* total to complete (CONNECT: attempts); 0: no limit */
-	uint64_t duration_ms; /* 0: no limit (then messages must be set) */
-	uint64_t rate;	      /* messages/s over all connections; 0: as fast as possible */
-	uint64_t connect_timeout_ms;
+	unsigned threads;	     /* 1..conns */
+	unsigned depth;		     /* messages in flight per connection (ECHO) */
+	uint64_t messages;	     /* total to complete (CONNECT: attempts); 0: no limit */
+	uint64_t duration_ms;	     /* 0: no limit (then messages must be set) */
+	uint64_t rate;		     /* messages/s over all connections; 0: as fast as possible */
+	uint64_t connect_timeout_ms; /* for the TCP connect, and again for a TLS handshake */
+	struct tls_ctx *tls;	     /* borrowed: TLS over every connection; NULL: plain */
+	const char *tls_host;	     /* the name to verify and send as SNI */
+	int send_proxy;		     /* 1 or 2: a PROXY header first (before TLS); 0: none */
 	bool run_here; /* threads == 1: start no thread; the caller runs it (bench_run_here) */
 	void (*on_done)(void *arg);
 	void *arg;

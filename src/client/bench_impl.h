@@ -18,6 +18,7 @@
 #include "client/bench.h"
 #include "client/pacer.h"
 #include "loop/loop.h"
+#include "net/transport.h"
 
 #define RBUF_SIZE	 (64u << 10)  /* one read per readable connection, into this */
 #define SEND_CHUNK	 (256u << 10) /* send-only: at most this much per write */
@@ -31,10 +32,12 @@
 #define CONNECT_RETRY_MS 100
 #define NS		 1000000000u
 
-enum cstate { C_IDLE, C_CONNECTING, C_OPEN, C_DONE };
+/* C_HANDSHAKE: TLS set-up after the TCP connect (still counted as connecting). */
+enum cstate { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_DONE };
 
 struct bconn {
 	struct loop_io io;
+	struct transport tr; /* TLS (ops NULL: plain syscalls) */
 	struct worker *w;
 	uint32_t gid; /* index over all threads */
 	uint8_t state;

@@ -423,7 +423,11 @@ static bool tls_pending(const struct transport *t)
 {
 	const struct tls_conn *tc = t->ctx;
 
-	return SSL_pending(tc->ssl) > 0 || SSL_has_pending(tc->ssl);
+	/* Decrypted bytes only. SSL_has_pending() would also count the start of a record whose
+	 * rest is still on the way: reading then only says "want read", and a caller that keeps
+	 * reading while pending would spin until it comes. Without read-ahead OpenSSL takes one
+	 * record at a time from the socket, so nothing else waits unseen by epoll. */
+	return SSL_pending(tc->ssl) > 0;
 }
 
 static void tls_close(struct transport *t, int fd)
