@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "loop/loop.h"
 #include "client/ping.h"
+#include "net/tls.h"
 #include "util/err.h"
 #include "util/json.h"
 
@@ -20,15 +21,21 @@ struct pinger {
 	struct ping_opts o;
 	char target[ADDR_STR_MAX + ADDR_HOST_MAX];
 	bool json;
+	struct cli_client cc;	       /* --ca, --insecure, --pin, --send-proxy */
+	int tls_err;		       /* a handshake or verification failed: exit 6 */
 	struct ping_attempt *attempts; /* --json: every attempt, for the final document */
 	size_t nattempts, cap;
 	int err; /* a failure of the program itself (out of memory) */
 };
 
 static const struct option long_opts[] = {
-	{"count", required_argument, NULL, 'c'},   {"interval", required_argument, NULL, 'i'},
-	{"timeout", required_argument, NULL, 'W'}, {"json", no_argument, NULL, 'j'},
-	{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
+	{"count", required_argument, NULL, 'c'},
+	{"interval", required_argument, NULL, 'i'},
+	{"timeout", required_argument, NULL, 'W'},
+	{"json", no_argument, NULL, 'j'},
+	{"help", no_argument, NULL, 'h'},
+	CLI_CLIENT_LONGOPTS,
+	{NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f)
@@ -40,22 +47,28 @@ static void usage(FILE *f)
 		"with TCP connects instead of ICMP echoes. Each connection is closed at once,\n"
 		"nothing is sent. Each attempt resolves the name again and tries every address\n"
 		"it resolves to; the time is the connect alone (name resolution not included).\n"
+		"Over tls:// each connection also does a full TLS handshake, timed on its own\n"
+		"(tls=), and is closed with close_notify; a certificate that does not verify\n"
+		"stops it at once.\n"
 		"On SIGINT/SIGTERM, or after COUNT attempts, print the summary and exit.\n\n"
-		"ADDR: [tcp://]HOST:PORT, [v6addr]:PORT, unix:/path\n\n"
+		"ADDR: [tcp://|tls://]HOST:PORT, [v6addr]:PORT, unix:/path\n\n"
 		"Options:\n"
 		"  -c, --count N          stop after N attempts (default: until interrupted)\n"
 		"  -i, --interval DUR     time between the starts of attempts (default 1s)\n"
-		"  -W, --timeout DUR      give up connecting after DUR per address (default 1s)\n"
+		"  -W, --timeout DUR      give up connecting after DUR per address, and on the TLS\n"
+		"                         handshake after DUR more (default 1s)\n"
 		"  -4, -6                 IPv4 or IPv6 only\n"
-		"      --json             no per-attempt lines: one JSON object at the end\n"
+		"      --json             no per-attempt lines: one JSON object at the end\n" CLI_CLIENT_HELP
 		"  -h, --help             show this help\n\n"
 		"DUR is a number with a unit: 200ms, 1s, 2m (no unit: seconds).\n\n"
-		"Exit status: 0 at least one attempt connected, 1 none did, 2 usage error.\n");
+		"Exit status: 0 at least one attempt connected, 1 none did, 2 usage error,\n"
+		"6 TLS handshake or certificate verification failed.\n");
 }
 
 static const char *result_name(enum ping_result r)
 {
-	static const char *const names[] = {"ok", "refused", "timed out", "unresolved", "failed"};
+	static const char *const names[] = {"ok",	  "refused", "timed out",
+					    "unresolved", "failed",  "tls failed"};
 
 	return names[r];
 }
@@ -68,8 +81,15 @@ static void print_attempt(const struct pinger *pg, const struct ping_attempt *a)
 		addr_format((const struct sockaddr *)&a->peer, a->peerlen, peer, sizeof(peer));
 	switch (a->result) {
 	case PING_OK:
-		printf("connected to %s seq=%llu time=%.3f ms\n", peer, (unsigned long long)a->seq,
+		printf("connected to %s seq=%llu time=%.3f ms", peer, (unsigned long long)a->seq,
 		       a->ms);
+		if (pg->o.tls)
+			printf(" tls=%.3f ms", a->tls_ms);
+		printf("\n");
+		break;
+	case PING_TLS:
+		printf("tls handshake with %s failed seq=%llu: %s\n", peer,
+		       (unsigned long long)a->seq, a->tls_error);
 		break;
 	case PING_REFUSED:
 		printf("refused by %s seq=%llu\n", peer, (unsigned long long)a->seq);
@@ -93,6 +113,15 @@ static void on_attempt(const struct ping_attempt *a, void *arg)
 {
 	struct pinger *pg = arg;
 
+	if (a->result == PING_TLS && a->err == SB_ETLS && !pg->tls_err) {
+		/* The certificate or the protocol: trying again will not change it. */
+		char peer[ADDR_STR_MAX] = "";
+
+		addr_format((const struct sockaddr *)&a->peer, a->peerlen, peer, sizeof(peer));
+		cli_error("tls handshake with %s failed: %s", peer, a->tls_error);
+		pg->tls_err = SB_ETLS;
+		loop_stop(pg->loop);
+	}
 	if (!pg->json) {
 		print_attempt(pg, a);
 		return;
@@ -141,13 +170,19 @@ static void print_summary(const struct pinger *pg, const struct ping_counts *c)
 	       (unsigned long long)c->timed_out, (unsigned long long)c->unresolved);
 	if (c->other)
 		printf(", %llu other", (unsigned long long)c->other);
+	if (pg->o.tls)
+		printf(", %llu tls", (unsigned long long)c->tls_failed);
 	printf("), %.4g%% failed\n", failed_pct(c));
 	if (c->ok)
 		printf("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n", rtt_min(&c->rtt),
 		       rtt_avg(&c->rtt), rtt_max(&c->rtt), rtt_mdev(&c->rtt));
+	if (c->ok && pg->o.tls)
+		printf("tls handshake min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n",
+		       rtt_min(&c->tls_rtt), rtt_avg(&c->tls_rtt), rtt_max(&c->tls_rtt),
+		       rtt_mdev(&c->tls_rtt));
 }
 
-static void json_attempt(struct jw *w, const struct ping_attempt *a)
+static void json_attempt(struct jw *w, const struct ping_attempt *a, bool tls)
 {
 	char peer[ADDR_STR_MAX];
 
@@ -155,7 +190,9 @@ static void json_attempt(struct jw *w, const struct ping_attempt *a)
 	jw_key(w, "seq");
 	jw_uint(w, a->seq);
 	jw_key(w, "result");
-	jw_str(w, a->result == PING_TIMEOUT ? "timed_out" : result_name(a->result));
+	jw_str(w, a->result == PING_TIMEOUT ? "timed_out"
+		  : a->result == PING_TLS   ? "tls_failed"
+					    : result_name(a->result));
 	jw_key(w, "peer");
 	if (a->peerlen)
 		jw_str(w, addr_format((const struct sockaddr *)&a->peer, a->peerlen, peer,
@@ -164,14 +201,32 @@ static void json_attempt(struct jw *w, const struct ping_attempt *a)
 		jw_null(w);
 	jw_key(w, "time_ms");
 	jw_double(w, a->ms, 3);
+	if (tls && (a->result == PING_OK || a->result == PING_TLS)) {
+		jw_key(w, "tls_ms");
+		jw_double(w, a->tls_ms, 3);
+	}
 	if (a->err) {
 		jw_key(w, "error");
-		jw_str(w, sb_strerror(a->err));
+		jw_str(w, a->result == PING_TLS ? a->tls_error : sb_strerror(a->err));
 	}
 	jw_obj_end(w);
 }
 
-static void json_counts(struct jw *w, const struct ping_counts *c)
+static void json_rtt(struct jw *w, const struct rtt *r)
+{
+	jw_obj_begin(w);
+	jw_key(w, "min");
+	jw_double(w, rtt_min(r), 3);
+	jw_key(w, "avg");
+	jw_double(w, rtt_avg(r), 3);
+	jw_key(w, "max");
+	jw_double(w, rtt_max(r), 3);
+	jw_key(w, "mdev");
+	jw_double(w, rtt_mdev(r), 3);
+	jw_obj_end(w);
+}
+
+static void json_counts(struct jw *w, const struct ping_counts *c, bool tls)
 {
 	jw_key(w, "sent");
 	jw_uint(w, c->sent);
@@ -187,23 +242,24 @@ static void json_counts(struct jw *w, const struct ping_counts *c)
 	jw_uint(w, c->unresolved);
 	jw_key(w, "other");
 	jw_uint(w, c->other);
+	if (tls) {
+		jw_key(w, "tls_failed");
+		jw_uint(w, c->tls_failed);
+	}
 	jw_key(w, "failed_pct");
 	jw_double(w, failed_pct(c), 2);
 	jw_key(w, "rtt_ms");
-	if (!c->ok) {
+	if (c->ok)
+		json_rtt(w, &c->rtt);
+	else
 		jw_null(w);
+	if (!tls)
 		return;
-	}
-	jw_obj_begin(w);
-	jw_key(w, "min");
-	jw_double(w, rtt_min(&c->rtt), 3);
-	jw_key(w, "avg");
-	jw_double(w, rtt_avg(&c->rtt), 3);
-	jw_key(w, "max");
-	jw_double(w, rtt_max(&c->rtt), 3);
-	jw_key(w, "mdev");
-	jw_double(w, rtt_mdev(&c->rtt), 3);
-	jw_obj_end(w);
+	jw_key(w, "tls_ms");
+	if (c->ok)
+		json_rtt(w, &c->tls_rtt);
+	else
+		jw_null(w);
 }
 
 static void print_json(const struct pinger *pg, const struct ping_counts *c)
@@ -214,11 +270,11 @@ static void print_json(const struct pinger *pg, const struct ping_counts *c)
 	jw_obj_begin(&w);
 	jw_key(&w, "addr");
 	jw_str(&w, pg->target);
-	json_counts(&w, c);
+	json_counts(&w, c, pg->o.tls != NULL);
 	jw_key(&w, "attempts");
 	jw_arr_begin(&w);
 	for (size_t i = 0; i < pg->nattempts; i++)
-		json_attempt(&w, &pg->attempts[i]);
+		json_attempt(&w, &pg->attempts[i], pg->o.tls != NULL);
 	jw_arr_end(&w);
 	jw_obj_end(&w);
 	jw_finish(&w);
@@ -237,7 +293,7 @@ static bool duration_opt(const char *opt, const char *arg, uint64_t *out)
 
 static int parse_opts(struct pinger *pg, int argc, char **argv)
 {
-	int c;
+	int c, rc;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "c:i:W:46h", long_opts, NULL)) != -1) {
@@ -266,6 +322,13 @@ static int parse_opts(struct pinger *pg, int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return -1;
+		case CLI_OPT_CA:
+		case CLI_OPT_INSECURE:
+		case CLI_OPT_PIN:
+		case CLI_OPT_SEND_PROXY:
+			if ((rc = cli_client_option("ping", &pg->cc, c, optarg)))
+				return rc;
+			break;
 		default:
 			return cli_usage_error("ping", "%s: unknown option or missing argument",
 					       argv[optind - 1]);
@@ -291,6 +354,9 @@ static int parse_args(struct pinger *pg, int argc, char **argv)
 			"ping", "%s: UDP has no connection to time (TCP or unix only)", target);
 	if (pg->o.spec.transport == ADDR_TCP && !strcmp(pg->o.spec.port, "0"))
 		return cli_usage_error("ping", "%s: cannot connect to port 0", target);
+	if ((rc = cli_client_check("ping", &pg->cc, &pg->o.spec)))
+		return rc;
+	pg->o.send_proxy = pg->cc.send_proxy;
 	addr_spec_format(&pg->o.spec, pg->target, sizeof(pg->target));
 	return 0;
 }
@@ -325,9 +391,13 @@ int cmd_ping(int argc, char **argv)
 	rc = parse_args(&pg, argc, argv);
 	if (rc)
 		return rc < 0 ? EXIT_OK : rc;
+	rc = cli_client_tls(&pg.cc, &pg.o.spec, &pg.o.tls);
+	if (rc)
+		return rc;
 	rc = loop_new(&pg.loop);
 	if (rc) {
 		cli_error("cannot start: %s", sb_strerror(rc));
+		tls_ctx_free(pg.o.tls);
 		return EXIT_FAIL;
 	}
 	rc = run(&pg, &p);
@@ -339,9 +409,10 @@ int cmd_ping(int argc, char **argv)
 		else
 			print_summary(&pg, ping_counts(p));
 	}
-	rc = !rc && p && ping_counts(p)->ok ? EXIT_OK : EXIT_FAIL;
+	rc = pg.tls_err ? EXIT_TLS : !rc && p && ping_counts(p)->ok ? EXIT_OK : EXIT_FAIL;
 	ping_free(p);
 	loop_free(pg.loop);
+	tls_ctx_free(pg.o.tls);
 	free(pg.attempts);
 	return rc;
 }
