@@ -42,6 +42,7 @@ enum {
 	OPT_ALLOW,
 	OPT_DENY,
 	OPT_ACCESS_FILE,
+	OPT_HEADER_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -68,6 +69,7 @@ static const struct option long_opts[] = {
 	{"allow", required_argument, NULL, OPT_ALLOW},
 	{"deny", required_argument, NULL, OPT_DENY},
 	{"access-file", required_argument, NULL, OPT_ACCESS_FILE},
+	{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -117,6 +119,11 @@ static void usage(FILE *f)
 		"      --access-file FILE  more rules, one a line: allow CIDR | deny CIDR (# starts a\n"
 		"                          comment); SIGHUP re-reads it (a bad file keeps the old)\n"
 		"      --idle-timeout DUR  close connections with no traffic for DUR (default: never)\n"
+		"      --header-timeout DUR\n"
+		"                          framed services (line, len64, u32): close a client that\n"
+		"                          sends no first byte within DUR, or takes longer than DUR\n"
+		"                          from a message's first byte to its last (slowloris);\n"
+		"                          logged and counted (default: off)\n"
 		"      --max-queued SIZE   budget for replies waiting for clients that do not read,\n"
 		"                          all connections together (default 256M, 0: none): past\n"
 		"                          half of it clients are read less, past it those holding\n"
@@ -287,6 +294,11 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 					       "1ms",
 					       arg);
 		return 0;
+	case OPT_HEADER_TIMEOUT:
+		if (!cli_duration("serve", "--header-timeout", arg, DAY_MS,
+				  &o->cfg.header_timeout_ms))
+			return EXIT_USAGE;
+		return 0;
 	case OPT_MAX_QUEUED:
 		if (strcmp(arg, "0") && !cli_size("serve", "--max-queued", arg, 1u << 20,
 						  UINT64_C(1) << 40, &o->cfg.max_queued))
@@ -448,6 +460,10 @@ static void print_summary(const struct server_stats *st, uint64_t ms)
 		LOG_UINT("discarded_bytes", st->discarded),
 		LOG_UINT("bad_input", st->bad_input),
 		LOG_UINT("udp_dropped", st->udp_dropped),
+		LOG_UINT("tls_failed", st->tls_failed),
+		LOG_UINT("bad_headers", st->bad_headers),
+		LOG_UINT("setup_timeouts", st->setup_timeouts),
+		LOG_UINT("header_timeouts", st->header_timeouts),
 	};
 	char text[768];
 
@@ -462,6 +478,11 @@ static void print_summary(const struct server_stats *st, uint64_t ms)
 	explain(text, sizeof(text), st->bad_input, "connections closed for bad input");
 	explain(text, sizeof(text), st->udp_dropped, "datagrams dropped by the kernel");
 	explain(text, sizeof(text), st->over_budget, "connections closed over --max-queued");
+	explain(text, sizeof(text), st->tls_failed, "TLS handshakes failed");
+	explain(text, sizeof(text), st->bad_headers, "bad PROXY headers");
+	explain(text, sizeof(text), st->setup_timeouts,
+		"PROXY headers or TLS handshakes timed out");
+	explain(text, sizeof(text), st->header_timeouts, "closed by --header-timeout");
 	cli_notice(text, "summary", f, sizeof(f) / sizeof(f[0]));
 }
 

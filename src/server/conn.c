@@ -35,6 +35,7 @@ static const char *const reason_text[] = {
 	[CONN_R_TRUNCATED] = "peer closed without close_notify",
 	[CONN_R_SETUP_TIMEOUT] = "header or handshake timed out",
 	[CONN_R_BAD_HEADER] = "bad PROXY protocol header",
+	[CONN_R_HEADER_TIMEOUT] = "header timeout",
 };
 
 const char *conn_reason_str(enum conn_reason r)
@@ -553,6 +554,8 @@ static void feed(struct conn *c, const char *data, size_t n)
 	end_batch(c);
 	if (st == INPUT_ERROR)
 		bad_input(c, err, why);
+	else if (c->env->cfg->header_timeout_ms && c->in)
+		conn__header_check(c, loop_now_ms(c->env->loop));
 }
 
 /* The common case, without the stage: raw framing, nothing held; one read, one message. */
@@ -952,6 +955,9 @@ void conn__run_pending(struct conn *c)
 			bad_input(c, err, why);
 			return;
 		}
+		if (c->env->cfg->header_timeout_ms &&
+		    conn__header_check(c, loop_now_ms(c->env->loop)))
+			return;
 		if (c->phase != CONN_OPEN || input_stopped(c->in))
 			return;
 	}
@@ -1064,6 +1070,30 @@ unsigned conn__evict_for_budget(struct conn_env *env)
 void conn__touch(struct conn *c)
 {
 	list_touch(c);
+}
+
+bool conn__header_check(struct conn *c, uint64_t now)
+{
+	uint64_t t = c->env->cfg->header_timeout_ms, since;
+	char peer[ADDR_STR_MAX];
+	const char *what;
+
+	if (!t || c->phase != CONN_OPEN || c->env->in_cfg.kind == FRAME_RAW)
+		return false;
+	input_stamp(c->in, now);
+	since = input_partial_since(c->in);
+	if (since && now - since >= t)
+		what = "message not whole";
+	else if (!c->bytes_in && now - c->start_ms >= t && conn__quiet(c))
+		what = "no first byte"; /* (not bytes that wait unread while the worker was busy) */
+	else
+		return false;
+	COUNTER_INC(c->env->stats.header_timeouts);
+	LOG_WARN_LIMITED("header-timeout", LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
+			 LOG_UINT("worker", c->env->id), LOG_STR("reason", what),
+			 LOG_UINT("held", input_held(c->in)));
+	conn_abort(c, CONN_R_HEADER_TIMEOUT, 0);
+	return true;
 }
 
 bool conn__quiet(const struct conn *c)

@@ -130,13 +130,15 @@ enum conn_reason {
 	CONN_R_DRAIN,	/* server shutting down */
 	CONN_R_ERROR,	/* read/write error other than reset (err says which) */
 	CONN_R_NOMEM,
-	CONN_R_BAD_INPUT,     /* the framing refused the stream (logged with the reason) */
-	CONN_R_REFUSED,	      /* the admission check said no */
-	CONN_R_HANDSHAKE,     /* the transport could not set up */
-	CONN_R_OVERLIMIT,     /* the server's output budget (--max-queued) ran out */
-	CONN_R_TRUNCATED,     /* the peer closed a TLS stream without close_notify */
-	CONN_R_SETUP_TIMEOUT, /* the header or handshake did not finish in time */
-	CONN_R_BAD_HEADER,    /* the PROXY protocol header was malformed (logged) */
+	CONN_R_BAD_INPUT,      /* the framing refused the stream (logged with the reason) */
+	CONN_R_REFUSED,	       /* the admission check said no */
+	CONN_R_HANDSHAKE,      /* the transport could not set up */
+	CONN_R_OVERLIMIT,      /* the server's output budget (--max-queued) ran out */
+	CONN_R_TRUNCATED,      /* the peer closed a TLS stream without close_notify */
+	CONN_R_SETUP_TIMEOUT,  /* the header or handshake did not finish in time */
+	CONN_R_BAD_HEADER,     /* the PROXY protocol header was malformed (logged) */
+	CONN_R_HEADER_TIMEOUT, /* --header-timeout: no first byte, or a message not whole, in time
+				*/
 };
 
 struct conn {
@@ -236,5 +238,11 @@ unsigned conn__evict_for_budget(struct conn_env *env);
 void conn__touch(struct conn *c);
 /* Idle sweep: true when c has nothing waiting (no input held or unread, nothing queued). */
 bool conn__quiet(const struct conn *c);
+/*
+ * --header-timeout (framed services): closes c, counted and logged, when its first byte has
+ * not come, or the message it has begun is not whole, within the timeout. Returns true if it
+ * did.
+ */
+bool conn__header_check(struct conn *c, uint64_t now);
 
 #endif

@@ -124,6 +124,22 @@ static void credit(struct conn *head, uint64_t now, uint64_t stalled_ms)
 	}
 }
 
+/*
+ * --header-timeout for connections that went quiet: those silent for the timeout are at the
+ * head of the activity list (oldest first). One dribbling a message is caught at its next
+ * read instead (conn.c).
+ */
+static void header_sweep(struct connset *set, uint64_t now)
+{
+	uint64_t t = set->env.cfg->header_timeout_ms;
+	struct conn *c, *next;
+
+	for (c = set->env.active_head; c && now - c->last_ms >= t; c = next) {
+		next = c->next;
+		conn__header_check(c, now);
+	}
+}
+
 void connset_sweep(struct connset *set, uint64_t idle_ms, uint64_t stalled_ms)
 {
 	uint64_t now = loop_now_ms(set->env.loop);
@@ -138,7 +154,7 @@ void connset_sweep(struct connset *set, uint64_t idle_ms, uint64_t stalled_ms)
 		conn_abort(c, CONN_R_NONE, 0);
 	/* Oldest first: a header or handshake that has taken too long ends here. */
 	while ((c = set->env.setup_head) &&
-	       now - c->last_ms >= (c->phase == CONN_HEADER ? set->env.cfg->header_timeout_ms
+	       now - c->last_ms >= (c->phase == CONN_HEADER ? set->env.cfg->proxy_timeout_ms
 							    : set->env.cfg->handshake_timeout_ms)) {
 		COUNTER_INC(set->env.stats.setup_timeouts);
 		conn_abort(c, CONN_R_SETUP_TIMEOUT, 0);
@@ -152,6 +168,8 @@ void connset_sweep(struct connset *set, uint64_t idle_ms, uint64_t stalled_ms)
 		malloc_trim(0);
 		set->env.unqueued = 0;
 	}
+	if (set->env.cfg->header_timeout_ms)
+		header_sweep(set, now);
 	while (idle_ms && (c = set->env.active_head) && now - c->last_ms >= idle_ms) {
 		if (!conn__quiet(c)) {
 			/* Input waiting or output queued: busy, not idle. */

@@ -11,6 +11,7 @@ struct input {
 	struct frame_parser p; /* for the frame that starts at b.data + off */
 	bool stopped;	       /* delivery stopped: complete frames may be held */
 	size_t off;	       /* bytes at the front already delivered */
+	uint64_t since;	       /* when the partial frame at the front began (0: not stamped) */
 	struct buf b;
 };
 
@@ -21,6 +22,17 @@ void input_free(struct input **in)
 	buf_fini(&(*in)->b);
 	free(*in);
 	*in = NULL;
+}
+
+void input_stamp(struct input *in, uint64_t now)
+{
+	if (in && !in->since)
+		in->since = now ? now : 1;
+}
+
+uint64_t input_partial_since(const struct input *in)
+{
+	return in && !in->stopped && in->b.len > in->off ? in->since : 0;
 }
 
 bool input_stopped(const struct input *in)
@@ -158,6 +170,8 @@ enum input_status input_resume(struct input **in, input_deliver_fn fn, void *arg
 		}
 	}
 	/* Keep the partial frame at the front (the parser's state is relative to its start). */
+	if (h->off)
+		h->since = 0; /* a frame after those delivered: it begins now */
 	buf_consume(&h->b, h->off);
 	h->off = 0;
 	if (!h->b.len)

@@ -69,6 +69,15 @@ bool input_stopped(const struct input *in);
 /* Bytes held (0 for NULL). */
 size_t input_held(const struct input *in);
 
+/*
+ * When the partial frame held began (for a header timeout): input_stamp(in, now) after each
+ * feed or resume gives a newly begun partial frame the time now, and input_partial_since
+ * returns it (0: no partial frame held, or delivery is stopped: the server's doing, not the
+ * peer's). NULL is fine for both.
+ */
+void input_stamp(struct input *in, uint64_t now);
+uint64_t input_partial_since(const struct input *in);
+
 /* Drops everything held; *in becomes NULL. */
 void input_free(struct input **in);
 

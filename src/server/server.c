@@ -41,7 +41,7 @@ void server_config_init(struct server_config *cfg)
 	cfg->udp_rcvbuf = SERVER_UDP_RCVBUF;
 	cfg->max_queued = SERVER_MAX_QUEUED;
 	cfg->handshake_timeout_ms = 10000;
-	cfg->header_timeout_ms = 3000;
+	cfg->proxy_timeout_ms = 3000;
 }
 
 static unsigned transport_bit(enum addr_transport t)
@@ -361,6 +361,7 @@ void server_get_stats(const struct server *s, struct server_stats *out)
 		out->tls_failed += COUNTER_GET(w->tls_failed);
 		out->setup_timeouts += COUNTER_GET(w->setup_timeouts);
 		out->bad_headers += COUNTER_GET(w->bad_headers);
+		out->header_timeouts += COUNTER_GET(w->header_timeouts);
 	}
 }
 

@@ -50,7 +50,8 @@ struct server_config {
 	const char *tls_cert;	 /* tls:// listeners: certificate chain (PEM) */
 	const char *tls_key;	 /* ... and its private key */
 	uint64_t handshake_timeout_ms; /* TLS handshake (default 10 s) */
-	uint64_t header_timeout_ms;    /* PROXY header (default 3 s) */
+	uint64_t proxy_timeout_ms;     /* PROXY header (default 3 s) */
+	uint64_t header_timeout_ms;    /* framed services: first byte and each message (0: off) */
 	bool udp_rcvbuf_asked;	       /* --rcvbuf was given: a cap is worth a warning */
 	unsigned workers;	       /* >= 1 */
 	uint64_t max_conns;	       /* 0: no limit */
@@ -76,7 +77,7 @@ void server_config_init(struct server_config *cfg);
 struct server_counters {
 	atomic_uint_fast64_t accepted, refused, bytes_in, bytes_out, datagrams_in, errors,
 		idle_closed, bad_input, discarded, udp_dropped, over_budget, tls_failed,
-		setup_timeouts, bad_headers;
+		setup_timeouts, bad_headers, header_timeouts;
 };
 
 /* Totals, summed over workers. */
@@ -92,9 +93,10 @@ struct server_stats {
 	uint64_t over_budget; /* connections closed because all queued output passed --max-queued */
 	uint64_t tls_failed;  /* TLS handshakes that failed */
 	uint64_t bad_headers; /* PROXY protocol headers refused */
-	uint64_t setup_timeouts; /* headers or handshakes that took too long */
-	uint64_t bad_input;	 /* connections closed because the framing refused their input */
-	uint64_t discarded;	 /* bytes read after our FIN (input nobody asked for any more) */
+	uint64_t setup_timeouts;  /* headers or handshakes that took too long */
+	uint64_t header_timeouts; /* --header-timeout closed (no first byte, message not whole) */
+	uint64_t bad_input;	  /* connections closed because the framing refused their input */
+	uint64_t discarded;	  /* bytes read after our FIN (input nobody asked for any more) */
 };
 
 struct server;

@@ -245,10 +245,12 @@ int worker_init(struct worker *w, unsigned id, unsigned nworkers, const struct s
 	loop_timer_init(&w->backoff, on_backoff, w);
 	loop_timer_init(&w->drain_deadline, on_drain_deadline, w);
 	w->sweep_ms = 1000;
-	if (cfg->idle_timeout_ms) {
-		uint64_t period = cfg->idle_timeout_ms / 4;
+	/* A quarter of the shortest timeout the sweep enforces, within 10 ms .. 1 s. */
+	for (int i = 0; i < 2; i++) {
+		uint64_t t = i ? cfg->header_timeout_ms : cfg->idle_timeout_ms, period = t / 4;
 
-		w->sweep_ms = period < 10 ? 10 : period > 1000 ? 1000 : period;
+		if (t && period < w->sweep_ms)
+			w->sweep_ms = period < 10 ? 10 : period;
 	}
 	w->sweep_due = loop_clock_ms() + w->sweep_ms;
 	loop_timer_start(w->loop, &w->sweep, w->sweep_ms, w->sweep_ms);
