@@ -32,7 +32,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'sockbox COMMAND --help' describes a command.\n"
 		   "Exit status: 0 ok, 1 failure, 2 usage error, 3 name did not resolve,\n"
-		   "4 connection refused, 5 timed out, 7 connection reset.\n");
+		   "4 connection refused, 5 timed out, 6 TLS handshake or certificate\n"
+		   "verification failed, 7 connection reset.\n");
 }
 
 int main(int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -213,6 +214,8 @@ int cli_client_tls(const struct cli_client *cc, const struct addr_spec *spec, st
 	*out = NULL;
 	if (!spec->tls)
 		return 0;
+	/* OpenSSL writes to the socket with write(): a peer gone mid-write must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	if (tls_client_ctx_new(&o, out, why, sizeof(why))) {
 		cli_error("cannot use TLS: %s", why);
 		return EXIT_FAIL;

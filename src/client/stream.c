@@ -255,6 +255,9 @@ void stream_close(struct stream *s)
 		return;
 	s->closed = true;
 	loop_io_stop(s->loop, &s->io);
+	/* TLS: close_notify, best effort, so the peer sees an orderly end, not a truncation. */
+	if (s->tr.ops == &transport_tls && !s->handshaking && !s->shut_done)
+		transport_shutdown(&s->tr, s->io.fd);
 	transport_close(&s->tr, s->io.fd);
 	s->io.fd = -1;
 	bufq_fini(&s->q);

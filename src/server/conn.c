@@ -612,7 +612,7 @@ static void on_peer_eof(struct conn *c)
 		return;
 	}
 	if (!c->reason)
-		c->reason = CONN_R_PEER;
+		c->reason = tls_peer_truncated(&c->tr) ? CONN_R_TRUNCATED : CONN_R_PEER;
 	if (c->phase == CONN_OPEN)
 		finish_input(c);
 	else

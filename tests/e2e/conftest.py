@@ -171,9 +171,10 @@ def parse_addr(addr):
     kind = "tcp"
     if addr.startswith("unix:"):
         return "unix", socket.AF_UNIX, addr[len("unix:"):]
-    m = re.match(r"^(tcp|udp)://(.*)$", addr)
+    m = re.match(r"^(tcp|udp|tls)://(.*)$", addr)
     if m:
         kind, addr = m.group(1), m.group(2)
+        kind = "tcp" if kind == "tls" else kind
     m = re.match(r"^\[([^\]]+)\]:(\d+)$", addr)
     if m:
         return kind, socket.AF_INET6, (m.group(1), int(m.group(2)))
@@ -611,3 +612,69 @@ def local_peer(s):
     """How the server names this client socket in its logs: 127.0.0.1:PORT / [::1]:PORT."""
     host, port = s.getsockname()[:2]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# --------------------------------------------------------------------------------------------
+# certificates (made with the openssl command line, once per session)
+
+
+class Certs:
+    """A test CA and certificates it signed, in one directory:
+    ca.pem; server.pem/.key (localhost, 127.0.0.1 and ::1, valid); expired.pem/.key (the same
+    names, expired yesterday); other.pem/.key (only other.example); selfsigned.pem/.key
+    (localhost and 127.0.0.1, signed by itself). pin(name) is the sha256:BASE64 of a
+    certificate's public key, as --pin takes it."""
+
+    SAN = "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"
+
+    def __init__(self, d):
+        self.dir = d
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", self.path("ca.key"), "-out", self.path("ca.pem"),
+                      "-subj", "/CN=sockbox test CA", "-days", "3",
+                      "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        self._signed("server", self.SAN, 3)
+        self._signed("expired", self.SAN, -1)
+        self._signed("other", "subjectAltName=DNS:other.example", 3)
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", self.path("selfsigned.key"),
+                      "-out", self.path("selfsigned.pem"), "-subj", "/CN=localhost",
+                      "-days", "3", "-addext", self.SAN)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def pair(self, name):
+        """--tls-cert/--tls-key arguments for serve."""
+        return ["--tls-cert", self.path(name + ".pem"), "--tls-key", self.path(name + ".key")]
+
+    def pin(self, name):
+        pub = self._openssl("x509", "-in", self.path(name + ".pem"), "-noout", "-pubkey")
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                             capture_output=True, check=True, timeout=30).stdout
+        import base64
+        import hashlib
+        return "sha256:" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+    def _openssl(self, *args):
+        r = subprocess.run(["openssl", *args], capture_output=True, timeout=60)
+        assert r.returncode == 0, f"openssl {args[0]} failed: {r.stderr.decode()}"
+        return r.stdout
+
+    def _signed(self, name, san, days):
+        key, csr, ext = self.path(name + ".key"), self.path(name + ".csr"), self.path(name + ".ext")
+        with open(ext, "w") as f:
+            f.write(san + "\n")
+        self._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                      "-keyout", key, "-out", csr, "-subj", "/CN=" + name)
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.path("ca.pem"),
+                      "-CAkey", self.path("ca.key"), "-CAcreateserial", "-days", str(days),
+                      "-out", self.path(name + ".pem"), "-extfile", ext)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    return Certs(str(tmp_path_factory.mktemp("certs")))
