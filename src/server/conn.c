@@ -870,10 +870,18 @@ static void read_header(struct conn *c)
 		return;
 	}
 	drop_header(c);
-	if (ph.local)
+	if (ph.local) {
 		c->flags |= CONN_QUIET; /* LOCAL: a health check, not a client */
-	else
-		addr_compact_set(&c->peer, (const struct sockaddr *)&ph.src);
+	} else {
+		struct addr_compact real;
+
+		addr_compact_set(&real, (const struct sockaddr *)&ph.src);
+		/* A v1 header naming this very connection (HAProxy's send-proxy health checks
+		 * do that): the proxy speaking for itself, not a client. */
+		if (!memcmp(&real, &c->peer, sizeof(real)))
+			c->flags |= CONN_QUIET;
+		c->peer = real;
+	}
 	c->phase = CONN_HANDSHAKE;
 	handshake(c);
 }
