@@ -447,7 +447,8 @@ static void explain(char *text, size_t size, uint64_t n, const char *what)
 			 strchr(text, ';') ? ", " : "; ", n, what);
 }
 
-static void print_summary(const struct server_stats *st, uint64_t ms)
+/* ac: the admission hook's refusals (zero without one). */
+static void print_summary(const struct server_stats *st, uint64_t ms, const struct admit_counts *ac)
 {
 	struct log_field f[] = {
 		LOG_UINT("connections", st->accepted),
@@ -464,8 +465,10 @@ static void print_summary(const struct server_stats *st, uint64_t ms)
 		LOG_UINT("bad_headers", st->bad_headers),
 		LOG_UINT("setup_timeouts", st->setup_timeouts),
 		LOG_UINT("header_timeouts", st->header_timeouts),
+		LOG_UINT("denied", ac->denied),
+		LOG_UINT("over_per_ip", ac->per_ip),
 	};
-	char text[768];
+	char text[1024];
 
 	snprintf(text, sizeof(text),
 		 "sockbox: served %" PRIu64 " connection%s (%" PRIu64 " refused), %" PRIu64
@@ -483,6 +486,8 @@ static void print_summary(const struct server_stats *st, uint64_t ms)
 	explain(text, sizeof(text), st->setup_timeouts,
 		"PROXY headers or TLS handshakes timed out");
 	explain(text, sizeof(text), st->header_timeouts, "closed by --header-timeout");
+	explain(text, sizeof(text), ac->denied, "refused by the access rules");
+	explain(text, sizeof(text), ac->per_ip, "refused over --max-conns-per-ip");
 	cli_notice(text, "summary", f, sizeof(f) / sizeof(f[0]));
 }
 
@@ -515,6 +520,7 @@ static int run_server(const struct serve_opts *opts)
 	struct serve_opts o = *opts;
 	struct server_open_error oe;
 	struct server_stats st;
+	struct admit_counts ac = {0};
 	struct server *s;
 	uint64_t t0;
 	int rc;
@@ -552,7 +558,9 @@ static int run_server(const struct serve_opts *opts)
 	t0 = loop_clock_ms();
 	rc = server_run(s);
 	server_get_stats(s, &st);
-	print_summary(&st, loop_clock_ms() - t0);
+	if (o.cfg.admit_arg)
+		admit_counts(o.cfg.admit_arg, &ac);
+	print_summary(&st, loop_clock_ms() - t0, &ac);
 	server_free(s);
 	log_stop_async(LOG_FLUSH_MS);
 	if (rc) {
