@@ -200,6 +200,42 @@ static void test_held_bytes_never_pass_the_limit_plus_a_frame(void **state)
 	input_free(&in);
 }
 
+/* --header-timeout's clock: a partial frame keeps the time its first byte came; a new partial
+ * frame (after a whole one) starts a new clock; a stop (the server's doing) shows none. */
+static void test_a_partial_frame_keeps_the_time_it_began(void **state)
+{
+	struct input *in = NULL;
+	struct sink s = {.stop_after = -1};
+	int err = 0;
+	const char *why = NULL;
+
+	(void)state;
+	assert_int_equal(input_partial_since(NULL), 0);
+	assert_int_equal(feed(&in, &line, &s, "whole\npar"), INPUT_DONE);
+	input_stamp(in, 1000);
+	assert_int_equal(input_partial_since(in), 1000);
+	assert_int_equal(feed(&in, &line, &s, "ti"), INPUT_DONE);
+	input_stamp(in, 2000); /* the same frame: its clock does not restart */
+	assert_int_equal(input_partial_since(in), 1000);
+	assert_int_equal(feed(&in, &line, &s, "al\nnext"), INPUT_DONE);
+	input_stamp(in, 3000); /* a new frame began in this read */
+	assert_int_equal(input_partial_since(in), 3000);
+	assert_int_equal(feed(&in, &line, &s, "\n"), INPUT_DONE);
+	assert_null(in);
+	assert_string_equal(s.got, "whole|partial|next|");
+
+	/* stopped: complete frames wait for the server, not for the peer */
+	s.stop_after = s.delivered + 1;
+	assert_int_equal(feed(&in, &line, &s, "a\nb\nhalf"), INPUT_STOPPED);
+	input_stamp(in, 4000);
+	assert_int_equal(input_partial_since(in), 0);
+	s.stop_after = -1;
+	assert_int_equal(input_resume(&in, deliver, &s, &err, &why), INPUT_DONE);
+	input_stamp(in, 5000); /* what is left after the resume is a partial frame from now */
+	assert_int_equal(input_partial_since(in), 5000);
+	input_free(&in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +248,7 @@ int main(void)
 		cmocka_unit_test(test_eof_in_the_middle_of_a_len64_message_is_an_error),
 		cmocka_unit_test(test_a_bad_header_is_an_error_with_its_reason),
 		cmocka_unit_test(test_held_bytes_never_pass_the_limit_plus_a_frame),
+		cmocka_unit_test(test_a_partial_frame_keeps_the_time_it_began),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
