@@ -10,6 +10,8 @@
 #            beside raw echo and redis-server answering PING under redis-benchmark
 #   insn     bench/callgrind.sh: user-space instructions per message (raw, line, ack, reverse)
 #   queued   bench/queued.sh: server RSS against 0-10,000 clients that never read (--max-queued)
+#   tls      bench/tls.sh: TLS echo against nginx stream ssl, HAProxy and stunnel terminating
+#            TLS in front of a plain echo (handshakes/s, small messages, bulk, idle memory)
 #   ls       bench/ls.sh (sockbox ls vs lsof), if present
 # Tables (Markdown) go to stdout and build/bench/results.md; progress and raw lines to stderr.
 # See bench/README.md.
@@ -19,7 +21,7 @@
 #   BENCH_RUNS=1            windows per case and server; the best (highest msgs/s) is kept
 #   BENCH_IDLE_CONNS=10000  connections in the idle-memory case
 #   BENCH_INSTALL=1         0: do not install missing packages (their rows say "skipped")
-#   BENCH_ONLY=echo,anchors,idle,gen,framed,insn,queued,ls   groups to run
+#   BENCH_ONLY=echo,anchors,idle,gen,framed,insn,queued,tls,ls   groups to run
 #   BENCH_CASES="a b c d"   echo cases to run
 #   BENCH_SERVERS="sockbox1 sockboxN ref_echo uv_echo python socat"   echo servers to run
 #   SOCKBOX=build/sockbox   the binary under test (server and load generator)
@@ -31,7 +33,7 @@ SECS=${BENCH_SECS:-5}
 RUNS=${BENCH_RUNS:-1}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 INSTALL=${BENCH_INSTALL:-1}
-ONLY=${BENCH_ONLY:-echo,anchors,idle,gen,framed,insn,queued,ls}
+ONLY=${BENCH_ONLY:-echo,anchors,idle,gen,framed,insn,queued,tls,ls}
 # shellcheck disable=SC2206 # word lists
 CASES=(${BENCH_CASES:-a b c d})
 # shellcheck disable=SC2206
@@ -40,7 +42,8 @@ SOCKBOX=${SOCKBOX:-build/sockbox}
 PYTHON=${PYTHON:-/usr/bin/python3}
 OUT=build/bench
 CFLAGS=(-std=gnu11 -O2 -Wall -Wextra)
-PKGS=(pkg-config libuv1-dev redis-server redis-tools sockperf iperf3 socat procps valgrind)
+PKGS=(pkg-config libuv1-dev redis-server redis-tools sockperf iperf3 socat procps valgrind
+	nginx-light libnginx-mod-stream haproxy stunnel4)
 NCPU=$(nproc)
 
 die() {
@@ -54,8 +57,8 @@ note() { echo "bench: $*" >&2; }
 [[ $IDLE_CONNS =~ ^[1-9][0-9]{0,5}$ ]] || die "BENCH_IDLE_CONNS must be a positive number"
 [[ $INSTALL == [01] ]] || die "BENCH_INSTALL must be 0 or 1"
 for g in ${ONLY//,/ }; do
-	[[ $g =~ ^(echo|anchors|idle|gen|framed|insn|queued|ls)$ ]] ||
-		die "BENCH_ONLY: unknown group '$g' (echo, anchors, idle, gen, framed, insn, queued, ls)"
+	[[ $g =~ ^(echo|anchors|idle|gen|framed|insn|queued|tls|ls)$ ]] ||
+		die "BENCH_ONLY: unknown group '$g' (echo, anchors, idle, gen, framed, insn, queued, tls, ls)"
 done
 for c in "${CASES[@]}"; do
 	[[ $c =~ ^[abcd]$ ]] || die "BENCH_CASES: unknown case '$c' (a, b, c, d)"
@@ -861,6 +864,20 @@ queued_group() {
 	fi
 }
 
+# ---- TLS -----------------------------------------------------------------------------------
+
+TLS_OUT=""
+tls_group() {
+	local rc=0
+	note "tls: bench/tls.sh"
+	TLS_OUT=$(SOCKBOX=$SOCKBOX PYTHON=$PYTHON BENCH_SECS=$SECS BENCH_RUNS=$RUNS \
+		timeout -k 5 1200 bash bench/tls.sh) || rc=$?
+	if ((rc != 0)); then
+		TLS_OUT+=$'\n'"(bench/tls.sh failed: exit $rc)"
+		FAILED=1
+	fi
+}
+
 # ---- ls ------------------------------------------------------------------------------------
 
 LS_OUT=""
@@ -893,6 +910,7 @@ fi
 want framed && framed
 want insn && insn_group
 want queued && queued_group
+want tls && tls_group
 want ls && ls_group
 
 {
@@ -917,6 +935,12 @@ want ls && ls_group
 		echo "### Server memory against clients that never read (bench/queued.sh)"
 		echo
 		echo "$QUEUED_OUT"
+	fi
+	if want tls; then
+		echo
+		echo "### TLS echo against TLS terminators (bench/tls.sh)"
+		echo
+		echo "$TLS_OUT"
 	fi
 	if want ls; then
 		echo
