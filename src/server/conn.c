@@ -646,6 +646,30 @@ static size_t read_size(const struct conn *c)
 }
 
 /* Reads up to a few buffers' worth and feeds each to the input stage. */
+static void log_open(struct conn *c)
+{
+	enum log_level level = c->flags & CONN_QUIET ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+
+	if (log_enabled(level)) {
+		char peer[ADDR_STR_MAX];
+		struct log_field f[] = {
+			LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
+			LOG_UINT("worker", c->env->id),
+			LOG_UINT("active", atomic_load(c->env->active)),
+		};
+
+		log_event(level, "open", f, 3);
+	}
+}
+
+/* A connection taken for a health check (its PROXY header named itself) sent bytes: it is a
+ * client after all (`--send-proxy` does that), logged as one from here on. */
+static void self_header_spoke(struct conn *c)
+{
+	c->flags &= (uint16_t) ~(CONN_SELF_HEADER | CONN_QUIET);
+	log_open(c);
+}
+
 static void read_some(struct conn *c)
 {
 	struct conn_env *env = c->env;
@@ -665,6 +689,8 @@ static void read_some(struct conn *c)
 		}
 		c->bytes_in += (size_t)n;
 		COUNTER_ADD(env->stats.bytes_in, (size_t)n);
+		if (c->flags & CONN_SELF_HEADER)
+			self_header_spoke(c);
 		if (c->flags & CONN_LINGER)
 			COUNTER_ADD(env->stats.discarded, (size_t)n);
 		else
@@ -757,16 +783,7 @@ static void open_service(struct conn *c)
 	}
 	list_opened(c);
 	c->phase = CONN_OPEN;
-	if (log_enabled(c->flags & CONN_QUIET ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO)) {
-		char peer[ADDR_STR_MAX];
-		struct log_field f[] = {
-			LOG_STR("peer", conn_peer_name(c, peer, sizeof(peer))),
-			LOG_UINT("worker", c->env->id),
-			LOG_UINT("active", atomic_load(c->env->active)),
-		};
-
-		log_event(c->flags & CONN_QUIET ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "open", f, 3);
-	}
+	log_open(c);
 	if (svc_cfg(c)->banner_len && conn_send(c, svc_cfg(c)->banner, svc_cfg(c)->banner_len))
 		return;
 	c->flags |= CONN_OPENED;
@@ -879,7 +896,7 @@ static void read_header(struct conn *c)
 		/* A v1 header naming this very connection (HAProxy's send-proxy health checks
 		 * do that): the proxy speaking for itself, not a client. */
 		if (!memcmp(&real, &c->peer, sizeof(real)))
-			c->flags |= CONN_QUIET;
+			c->flags |= CONN_QUIET | CONN_SELF_HEADER;
 		c->peer = real;
 	}
 	c->phase = CONN_HANDSHAKE;

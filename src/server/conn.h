@@ -119,6 +119,8 @@ enum conn_flag {
 	CONN_SETUP = 1u << 10,		 /* on the env's setup list (header, handshake) */
 	CONN_QUIET = 1u << 11,		 /* a health check (PROXY LOCAL): logged at debug level */
 	CONN_ADMITTED = 1u << 12,	 /* counted by the admission hook: release it on close */
+	CONN_SELF_HEADER = 1u << 13,	 /* its PROXY header named the connection itself: a health
+					    check unless it sends something (then logged as usual) */
 };
 
 enum conn_reason {
