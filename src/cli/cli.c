@@ -253,3 +253,75 @@ void cli_tls_failed(const char *peer, const struct stream *s)
 {
 	cli_error("tls handshake with %s failed: %s", peer, stream_tls_error(s));
 }
+
+/* Edit distance between a and b (short words only: the rest is "far"). */
+static unsigned distance(const char *a, const char *b)
+{
+	unsigned d[40][40];
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la >= 40 || lb >= 40)
+		return 99;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			unsigned del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+
+			d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+	return d[la][lb];
+}
+
+const char *cli_closest(const char *word, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	unsigned best_d = 99, limit = strlen(word) <= 4 ? 1 : 2;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = distance(word, names[i]);
+
+		if (d < best_d || (d == best_d && best && strlen(names[i]) < strlen(best))) {
+			best_d = d;
+			best = names[i];
+		}
+	}
+	return best_d <= limit ? best : NULL;
+}
+
+int cli_bad_option(const char *cmd, const char *optstring, const struct option *longopts,
+		   char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	const char *names[128], *hint;
+	char name[64];
+	size_t n = 0, len;
+
+	if (strncmp(arg, "--", 2)) { /* a short option, maybe in a bundle */
+		const char *spec = optopt ? strchr(optstring, optopt) : NULL;
+
+		if (spec && spec[1] == ':')
+			return cli_usage_error(cmd, "-%c: missing argument", optopt);
+		if (optopt)
+			return cli_usage_error(cmd, "-%c: unknown option", optopt);
+		return cli_usage_error(cmd, "%s: unknown option", arg);
+	}
+	len = strcspn(arg + 2, "=");
+	snprintf(name, sizeof(name), "%.*s", (int)(len < sizeof(name) ? len : sizeof(name) - 1),
+		 arg + 2);
+	for (const struct option *o = longopts; o && o->name && n < 128; o++) {
+		if (!strcmp(o->name, name) && o->has_arg == required_argument)
+			return cli_usage_error(cmd, "--%s: missing argument", name);
+		if (!strcmp(o->name, name) && o->has_arg == no_argument)
+			return cli_usage_error(cmd, "--%s takes no argument", name);
+		names[n++] = o->name;
+	}
+	hint = cli_closest(name, names, n);
+	if (hint)
+		return cli_usage_error(cmd, "--%s: unknown option (did you mean --%s?)", name,
+				       hint);
+	return cli_usage_error(cmd, "--%s: unknown option", name);
+}

@@ -31,6 +31,18 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "sockbox: <message>\nTry 'sockbox CMD --help'.\n"; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * After getopt_long returned '?': says which option was wrong and how — "-z: unknown
+ * option", "-c: missing argument", "--bogus: unknown option" — naming the option itself even
+ * inside a bundle (-uz), and the closest long option when one is near ("did you mean
+ * --count?"). Returns EXIT_USAGE.
+ */
+struct option;
+/* The name in names closest to word when it is close enough to be a typo, else NULL. */
+const char *cli_closest(const char *word, const char *const *names, size_t n);
+int cli_bad_option(const char *cmd, const char *optstring, const struct option *longopts,
+		   char **argv);
+
 /* Parse an option's argument; on failure print "sockbox CMD: --opt ARG: reason" and return false.
  */
 bool cli_uint(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
