@@ -13,6 +13,7 @@ static const struct command {
 } commands[] = {
 	{"serve", cmd_serve, "multi-client server (default: echo on 127.0.0.1:5050)"},
 	{"connect", cmd_connect, "interactive stream client: stdin -> socket -> stdout (like nc)"},
+	{"listen", cmd_listen, "wait for one client, then stdin -> socket -> stdout (like nc -l)"},
 	{"send", cmd_send, "request/reply client: send each message, print each reply"},
 	{"resolve", cmd_resolve,
 	 "addresses of HOST and where they came from; no HOST: this machine"},

@@ -254,11 +254,46 @@ out_dump:
 	return rc;
 }
 
+/*
+ * nc's `-l` (alone or in a bundle such as -lk, -ulv) makes this `sockbox listen`: the option is
+ * taken out of argv and the rest handed over. Returns the new argc, or -1 when argv did not
+ * ask for it.
+ */
+static int listen_spelling(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i];
+
+		if (!strcmp(a, "--"))
+			return -1;
+		if (!strcmp(a, "--listen")) {
+			memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof(*argv));
+			return argc - 1;
+		}
+		if (a[0] != '-' || a[1] == '-' || !a[1])
+			continue;
+		/* A bundle of flags without arguments that holds l, e.g. -lk or -vlu. */
+		if (strchr(a, 'l') && strspn(a + 1, "lkuv46C") == strlen(a + 1)) {
+			char *l = strchr(a, 'l');
+
+			memmove(l, l + 1, strlen(l));
+			if (a[1])
+				return argc;
+			memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof(*argv));
+			return argc - 1;
+		}
+	}
+	return -1;
+}
+
 int cmd_connect(int argc, char **argv)
 {
 	static struct client cl; /* 192 KiB of buffers: not on the stack */
 	enum addr_family family = ADDR_ANY_FAMILY;
 	int rc;
+
+	if ((rc = listen_spelling(argc, argv)) >= 0)
+		return cmd_listen(rc, argv);
 
 	memset(&cl, 0, sizeof(cl));
 	cl.po.quit_ms = 1000;

@@ -89,6 +89,13 @@ static void hexdump(struct pump *p, char dir, const char *data, size_t n)
 		local_failure(p, "cannot write the hex dump", -errno);
 }
 
+/* Both sides are done once stdin has ended and all of it has left. */
+static void end_if_both_done(struct pump *p)
+{
+	if (p->peer_done && p->in_eof && !stream_queued(&p->sock))
+		end(p, 0);
+}
+
 /* stdin is read only while nothing is queued for the socket: one read's worth at most. */
 static void want_stdin(struct pump *p)
 {
@@ -120,7 +127,11 @@ static void read_stdin(struct pump *p)
 		if (p->in_pollable)
 			loop_io_stop(p->loop, &p->in);
 		stream_shutdown(&p->sock);
-		start_quit_timer(p);
+		if (p->peer_done && stream_queued(&p->sock))
+			stream_want_drained(&p->sock);
+		end_if_both_done(p);
+		if (p->open)
+			start_quit_timer(p);
 		return;
 	}
 	if (p->o.crlf) {
@@ -182,8 +193,14 @@ static void on_data(struct stream *s, const char *data, size_t n, void *arg)
 
 static void on_eof(struct stream *s, void *arg)
 {
+	struct pump *p = arg;
+
 	(void)s;
-	end(arg, 0);
+	if (p->in_eof || p->in_tty) {
+		end(p, 0);
+		return;
+	}
+	p->peer_done = true; /* the rest of stdin still goes out, then it ends */
 }
 
 static void on_error(struct stream *s, int err, void *arg)
@@ -203,7 +220,9 @@ static void on_drained(struct stream *s, void *arg)
 
 	(void)s;
 	if (p->in_eof) {
-		start_quit_timer(p);
+		end_if_both_done(p);
+		if (p->open)
+			start_quit_timer(p);
 		return;
 	}
 	if (p->in_pollable)
@@ -298,6 +317,7 @@ void pump_init(struct pump *p, struct loop *l, const struct pump_opts *o, pump_e
 	loop_timer_init(&p->quit, on_quit, p);
 	loop_timer_init(&p->idle, on_idle, p);
 	loop_timer_init(&p->handshake, on_handshake_timeout, p);
+	p->in_tty = isatty(STDIN_FILENO);
 }
 
 int pump_start(struct pump *p, int fd, const char *peer, const struct cli_client *cc,
@@ -306,6 +326,7 @@ int pump_start(struct pump *p, int fd, const char *peer, const struct cli_client
 	int err;
 
 	snprintf(p->peer, sizeof(p->peer), "%s", peer);
+	p->peer_done = false;
 	p->err = 0;
 	p->reported = false;
 	p->start_ms = loop_clock_ms();

@@ -3,11 +3,13 @@
  * `sockbox connect` and `sockbox listen`: stdin -> socket and socket -> stdout, both at once.
  * stdin is read only while nothing waits for the socket (one read's worth queued at most). At
  * the end of stdin it shuts down its sending side (TLS: close_notify, then FIN) and keeps
- * printing until the peer closes; UDP, which has no end, stops once nothing has come for
- * quit_ms after the end of stdin. Options: -i (end with -ETIMEDOUT when nothing has come for
- * idle_ms), -C (each \n read from stdin goes out as \r\n), -x (both directions as a
- * timestamped hex dump into a file). UDP datagrams are at most PUMP_UDP_MAX bytes: longer
- * reads of stdin are never made.
+ * printing until the peer closes. When the peer ends its side first, what is left of stdin is
+ * still sent (the peer may only have nothing to say: `listen > file` with no input), then the
+ * connection ends — unless stdin is a terminal, which has no end to wait for. UDP, which has no
+ * end, stops once nothing has come for quit_ms after the end of stdin. Options: -i (end with
+ * -ETIMEDOUT when nothing has come for idle_ms), -C (each \n read from stdin goes out as \r\n), -x
+ * (both directions as a timestamped hex dump into a file). UDP datagrams are at most PUMP_UDP_MAX
+ * bytes: longer reads of stdin are never made.
  *
  * One pump may serve several connections in turn (listen -k): stdin stays the same, and once
  * it has ended, each later connection gets our end of stream at once.
@@ -51,7 +53,8 @@ struct pump {
 	bool open;	   /* a connection is being served */
 	bool verbose;	   /* say the TLS version and cipher when it is ready */
 	struct loop_io in; /* stdin, when epoll can watch it */
-	bool in_started, in_pollable, in_eof;
+	bool in_started, in_pollable, in_eof, in_tty;
+	bool peer_done; /* the peer ended its side; we finish sending stdin */
 	struct loop_timer quit, idle, handshake;
 	uint64_t handshake_ms; /* TLS: give up the handshake after this long (0: never) */
 	uint64_t start_ms;     /* this connection's start */
