@@ -19,6 +19,7 @@ static const struct command {
 	 "addresses of HOST and where they came from; no HOST: this machine"},
 	{"port", cmd_port, "is a port free? if not: which process (pid, command, user) holds it"},
 	{"ls", cmd_ls, "open sockets with the processes holding them (like ss -p, lsof -i)"},
+	{"scan", cmd_scan, "which TCP ports of a host are open (like nc -z)"},
 	{"ping", cmd_ping, "TCP connect round-trip time, ping-style summary"},
 	{"bench", cmd_bench, "load generator: msgs/s, MB/s, latency percentiles, verified replies"},
 };

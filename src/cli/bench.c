@@ -266,7 +266,11 @@ static int parse_args(struct bench_cli *bc, int argc, char **argv)
 	int c, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:d:s:t:n:W:46h", long_opts, NULL)) != -1) {
+	static const char optstring[] = "c:d:s:t:n:W:46h";
+
+	while ((c = getopt_long(argc, argv, optstring, long_opts, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			return cli_bad_option("bench", optstring, long_opts, argv);
 		rc = parse_opt(bc, c, optarg, argv[optind - 1]);
 		if (rc)
 			return rc;

@@ -136,6 +136,7 @@ void cli_tls_failed(const char *peer, const struct stream *s);
 int cmd_serve(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_port(int argc, char **argv);

@@ -286,6 +286,35 @@ static int listen_spelling(int argc, char **argv)
 	return -1;
 }
 
+/*
+ * nc's `-z HOST PORTS` (alone or in a bundle: -zv, -vz) makes this `sockbox scan`. Returns the
+ * new argc, -1 when argv did not ask for it, or -2 for -u with it (printed).
+ */
+static int scan_spelling(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i];
+
+		if (!strcmp(a, "--") || a[0] != '-')
+			return -1;
+		if (a[1] == '-' || !strchr(a, 'z'))
+			continue;
+		if (strchr(a, 'u')) {
+			cli_usage_error("connect", "-z with -u: UDP has no connection to try; scan "
+						   "checks TCP ports");
+			return -2;
+		}
+		if (strspn(a + 1, "zv46") != strlen(a + 1))
+			continue;
+		memmove(strchr(a, 'z'), strchr(a, 'z') + 1, strlen(strchr(a, 'z')));
+		if (a[1])
+			return argc;
+		memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof(*argv));
+		return argc - 1;
+	}
+	return -1;
+}
+
 int cmd_connect(int argc, char **argv)
 {
 	static struct client cl; /* 192 KiB of buffers: not on the stack */
@@ -294,6 +323,10 @@ int cmd_connect(int argc, char **argv)
 
 	if ((rc = listen_spelling(argc, argv)) >= 0)
 		return cmd_listen(rc, argv);
+	if ((rc = scan_spelling(argc, argv)) >= 0)
+		return cmd_scan(rc, argv);
+	if (rc == -2)
+		return EXIT_USAGE;
 
 	memset(&cl, 0, sizeof(cl));
 	cl.po.quit_ms = 1000;

@@ -99,8 +99,7 @@ static int parse_args(struct ls_opts *o, int argc, char **argv)
 			o->json = true;
 			break;
 		default:
-			return cli_usage_error("ls", "%s: unknown option or missing argument",
-					       argv[optind - 1]);
+			return cli_bad_option("ls", "tuxlh", opts, argv);
 		}
 	}
 	if (optind < argc)

@@ -330,8 +330,7 @@ static int parse_opts(struct pinger *pg, int argc, char **argv)
 				return rc;
 			break;
 		default:
-			return cli_usage_error("ping", "%s: unknown option or missing argument",
-					       argv[optind - 1]);
+			return cli_bad_option("ping", "c:i:W:46h", long_opts, argv);
 		}
 	}
 	return 0;

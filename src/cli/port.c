@@ -89,7 +89,7 @@ static int parse_args(struct port_opts *o, int argc, char **argv)
 		if (c == 'j')
 			o->json = true;
 		else
-			return cli_usage_error("port", "%s: unknown option", argv[optind - 1]);
+			return cli_bad_option("port", "h", opts, argv);
 	}
 	if (optind >= argc)
 		return cli_usage_error("port", "missing PORT");

@@ -277,8 +277,7 @@ static int parse_args(struct resolve_opts *o, int argc, char **argv)
 			usage(stdout);
 			return -1;
 		default:
-			return cli_usage_error("resolve", "%s: unknown option or missing argument",
-					       argv[optind - 1]);
+			return cli_bad_option("resolve", "46h", long_opts, argv);
 		}
 	}
 	for (int i = optind; i < argc; i++)

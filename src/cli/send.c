@@ -527,8 +527,7 @@ static int parse_args(struct send_cli *sc, int argc, char **argv)
 			return -1;
 		}
 		if (c == '?' || c == ':')
-			return cli_usage_error("send", "%s: unknown option or missing argument",
-					       argv[optind - 1]);
+			return cli_bad_option("send", "f:n:e:w:uv46h", long_opts, argv);
 		rc = parse_opt(sc, c, optarg);
 		if (rc)
 			return rc;

@@ -392,8 +392,7 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 			return -1;
 		}
 		if (c == '?' || c == ':')
-			return cli_usage_error("serve", "%s: unknown option or missing argument",
-					       argv[optind - 1]);
+			return cli_bad_option("serve", "l:46qvh", long_opts, argv);
 		rc = parse_opt(o, c, optarg);
 		if (rc)
 			return rc;

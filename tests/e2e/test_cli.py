@@ -111,7 +111,8 @@ def test_connect_help_mentions_every_flag():
         assert _mentions(text, flag), f"connect --help does not mention {flag}:\n{text}"
 
 
-COMMANDS = ["serve", "connect", "listen", "send", "resolve", "port", "ls", "ping", "bench"]
+COMMANDS = ["serve", "connect", "listen", "send", "resolve", "port", "ls", "scan", "ping",
+            "bench"]
 
 
 def test_every_command_in_the_usage_is_checked_against_the_man_page():

@@ -245,7 +245,9 @@ def test_connect_verbose_says_both_ends_and_the_totals(serve):
 
 
 @pytest.mark.parametrize("argv,named", [
-    (["connect", "-uz", "127.0.0.1:1"], "-z: unknown option"),
+    (["connect", "-uz", "127.0.0.1:1"], "-z with -u: UDP has no connection to try"),
+    (["connect", "-ux"], "-x: missing argument"),
+    (["ping", "-jc1", "127.0.0.1:1"], "-j: unknown option"),
     (["connect", "-w"], "-w: missing argument"),
     (["connect", "--timout", "1s", "127.0.0.1:1"], "--timout: unknown option (did you mean --timeout?)"),
     (["listen", "-kj", "0"], "-j: unknown option"),
@@ -279,3 +281,52 @@ def test_connect_udp_sends_large_input_as_datagrams_of_at_most_65507(tmp_path):
         assert got == data and max(sizes) <= 65507
     finally:
         rx.close()
+
+
+def test_scan_reports_exactly_the_ports_the_test_made(serve):
+    """Listeners (open), bound sockets that do not listen (closed: refused), a listener with a
+    full backlog (filtered: no answer); every port is held by the test throughout, so no
+    stranger can change the answer."""
+    from conftest import full_backlog_port
+    opened = [serve("echo", "-l", "127.0.0.1:0") for _ in range(3)]
+    open_ports = sorted(s.sockaddr()[1] for s in opened)
+    closed_socks = []
+    for _ in range(4):
+        c = socket.socket()
+        c.bind(("127.0.0.1", 0))  # bound, not listening: a connect is refused
+        closed_socks.append(c)
+    closed_ports = sorted(c.getsockname()[1] for c in closed_socks)
+    try:
+        with full_backlog_port() as filtered:
+            ports = ",".join(str(p) for p in open_ports + closed_ports + [filtered])
+            r = sockbox("scan", "-v", "-w", "500ms", "--json", "127.0.0.1", ports, timeout=30)
+            assert r.returncode == 0, r.stderr
+            import json
+            doc = json.loads(r.stdout.decode().splitlines()[-1])
+            states = {p["port"]: p["state"] for p in doc["ports"]}
+            assert states == {**{p: "open" for p in open_ports},
+                              **{p: "closed" for p in closed_ports}, filtered: "filtered"}
+            assert doc["open"] == 3 and doc["closed"] == 4 and doc["filtered"] == 1
+            # text: one line per open port; -v adds the others with their reason
+            r = sockbox("scan", "127.0.0.1", ",".join(map(str, open_ports + closed_ports)))
+            assert r.stdout.decode().splitlines() == [f"127.0.0.1:{p} open" for p in open_ports]
+            r = sockbox("connect", "-zv", "-w", "500ms", "127.0.0.1", str(filtered))
+            assert r.returncode == 1
+            assert f"127.0.0.1:{filtered} filtered (no answer in 500 ms)" in r.stdout.decode()
+            assert "0 open, 0 closed, 1 filtered" in r.stderr.decode()
+    finally:
+        for c in closed_socks:
+            c.close()
+    # none open: exit 1
+    r = sockbox("scan", "127.0.0.1", str(closed_ports[0]))
+    assert r.returncode == 1
+
+
+@pytest.mark.parametrize("ports,why", [
+    ("0", "port out of range"), ("70000", "port out of range"), ("90-80", "low to high"),
+    ("22,,80", "empty port"), ("ssh", "a port is a number"),
+])
+def test_scan_refuses_a_bad_port_list(ports, why):
+    r = sockbox("scan", "127.0.0.1", ports, timeout=15)
+    assert r.returncode == 2
+    assert why in r.stderr.decode(), r.stderr
