@@ -32,17 +32,50 @@ static void usage(FILE *f)
 		"Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n'sockbox COMMAND --help' describes a command.\n"
+	fprintf(f, "\n'sockbox help COMMAND' (or 'sockbox COMMAND --help') describes a command.\n"
 		   "Exit status: 0 ok, 1 failure, 2 usage error, 3 name did not resolve,\n"
 		   "4 connection refused, 5 timed out, 6 TLS handshake or certificate\n"
 		   "verification failed, 7 connection reset.\n");
 }
 
+static const struct command *find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(name, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+static int unknown(const char *name)
+{
+	const char *names[sizeof(commands) / sizeof(commands[0])];
+	const char *hint;
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		names[i] = commands[i].name;
+	hint = cli_closest(name, names, sizeof(names) / sizeof(names[0]));
+	if (hint)
+		fprintf(stderr, "sockbox: unknown command '%s' (did you mean '%s'?)\n", name, hint);
+	else
+		fprintf(stderr, "sockbox: unknown command '%s'\n", name);
+	fprintf(stderr, "Try 'sockbox --help'.\n");
+	return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
+	const struct command *c;
+
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "help") && argc >= 3) { /* sockbox help COMMAND */
+		char *help_argv[] = {argv[2], "--help", NULL};
+
+		if (!(c = find(argv[2])))
+			return unknown(argv[2]);
+		return c->run(2, help_argv);
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);
@@ -52,10 +85,7 @@ int main(int argc, char **argv)
 		printf("sockbox %s\n", SOCKBOX_VERSION);
 		return EXIT_OK;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "sockbox: unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	return EXIT_USAGE;
+	if ((c = find(argv[1])))
+		return c->run(argc - 1, argv + 1);
+	return unknown(argv[1]);
 }

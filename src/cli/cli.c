@@ -152,11 +152,17 @@ void cli_notice(const char *text, const char *event, const struct log_field *fie
 
 void cli_ready(const char *addr)
 {
-	char text[512];
-	struct log_field f = LOG_STR("addr", addr);
+	cli_ready_note(addr, NULL);
+}
 
-	snprintf(text, sizeof(text), "listening on %s", addr);
-	cli_notice(text, "listening", &f, 1);
+void cli_ready_note(const char *addr, const char *note)
+{
+	char text[512];
+	struct log_field f[] = {LOG_STR("addr", addr), LOG_STR("note", note ? note : "")};
+
+	snprintf(text, sizeof(text), "listening on %s%s%s%s", addr, note ? " (" : "",
+		 note ? note : "", note ? ")" : "");
+	cli_notice(text, "listening", f, note ? 2 : 1);
 }
 
 unsigned cli_ncpus(void)

@@ -73,6 +73,8 @@ void cli_notice(const char *text, const char *event, const struct log_field *fie
 
 /* The readiness line: "listening on ADDR" (or its JSON form). */
 void cli_ready(const char *addr);
+/* The same with a note: "listening on ADDR (note)". */
+void cli_ready_note(const char *addr, const char *note);
 
 /* Usable CPUs (honours taskset). */
 unsigned cli_ncpus(void);

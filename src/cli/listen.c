@@ -23,7 +23,7 @@ struct listen_cli {
 	struct addr_spec spec;
 	char target[ADDR_STR_MAX + ADDR_HOST_MAX];
 	enum addr_family family;
-	bool keep, verbose, quit_set;
+	bool keep, verbose, quit_set, bare_port;
 	const char *port_opt; /* -p PORT (nc -l -p) */
 	const char *hexdump_path;
 	struct pump_opts po;
@@ -259,6 +259,7 @@ static int parse_target(struct listen_cli *lc, int n, char **args)
 		snprintf(joined, sizeof(joined), "127.0.0.1:%s", args[0]); /* a bare port */
 		pair[0] = joined;
 		args = pair;
+		lc->bare_port = true;
 	}
 	rc = cli_target("listen", n, args, lc->target, sizeof(lc->target), &lc->spec);
 	if (rc)
@@ -314,7 +315,11 @@ static int run(struct listen_cli *lc)
 	pump_init(&lc->pump, lc->loop, &lc->po, on_end, lc);
 	if ((rc = open_listener(lc)))
 		goto out_loop;
-	cli_ready(lc->bound);
+	if (lc->bare_port)
+		cli_ready_note(lc->bound, "127.0.0.1 only: give a host, e.g. 0.0.0.0:PORT, to be "
+					  "reached from elsewhere");
+	else
+		cli_ready(lc->bound);
 	loop_io_init(&lc->lio, lc->lfd, on_accept, lc);
 	rc = loop_io_set(lc->loop, &lc->lio, EPOLLIN);
 	if (!rc)

@@ -9,6 +9,7 @@
 #include "inspect/owners.h"
 #include "inspect/portinfo.h"
 #include "util/err.h"
+#include "util/escape.h"
 #include "util/json.h"
 #include "util/parse.h"
 
@@ -111,9 +112,12 @@ static const char *proto_name(enum addr_transport t)
 /* "5050/tcp" or "unix:/path". */
 static void target_name(const struct port_report *r, char *buf, size_t size)
 {
-	if (r->transport == ADDR_UNIX)
-		snprintf(buf, size, "unix:%s", r->path);
-	else
+	if (r->transport == ADDR_UNIX) {
+		char esc[sizeof(r->path) * ESCAPE_MAX_PER_BYTE + 1];
+
+		escape_text(esc, sizeof(esc), r->path, strnlen(r->path, sizeof(r->path)));
+		snprintf(buf, size, "unix:%s", esc);
+	} else
 		snprintf(buf, size, "%u/%s", r->port, proto_name(r->transport));
 }
 
@@ -180,7 +184,7 @@ static int print_text(const struct port_report *r, struct owners *o)
 	static const char *const head[8] = {"ROLE",  "PID",    "COMMAND", "USER",
 					    "LOCAL", "REMOTE", "STATE",	  "COVERS"};
 	struct sockview_table t;
-	char name[SOCKDIAG_PATH_MAX + 16], reason[256] = "";
+	char name[SOCKDIAG_PATH_MAX * ESCAPE_MAX_PER_BYTE + 16], reason[256] = "";
 	size_t nconn = r->n - r->nlisteners;
 	int err = 0;
 

@@ -165,20 +165,78 @@ struct serve_opts {
 	struct admit_opts admit;
 	enum log_level level;
 	enum log_format format;
-	bool framing_set, list;
+	bool framing_set, list, ipv4_only, ipv6_only;
+	bool bare_port[SERVER_MAX_LISTENERS]; /* given as a bare PORT: 127.0.0.1 only */
 	char banner[BANNER_MAX];
 };
+
+static bool is_bare_port(const char *s)
+{
+	return *s && strspn(s, "0123456789") == strlen(s);
+}
 
 static int add_listen(struct serve_opts *o, const char *arg)
 {
 	const char *why = NULL;
+	char buf[32];
 
 	if (o->cfg.nlisten >= SERVER_MAX_LISTENERS)
 		return cli_usage_error("serve", "at most %d -l addresses", SERVER_MAX_LISTENERS);
+	if (is_bare_port(arg) &&
+	    strlen(arg) < 8) { /* serve 5000, -l 5000: loopback, as the default */
+		snprintf(buf, sizeof(buf), "127.0.0.1:%s", arg);
+		o->bare_port[o->cfg.nlisten] = true;
+		arg = buf;
+	}
 	if (addr_parse(arg, &o->cfg.listen[o->cfg.nlisten], &why) < 0)
 		return cli_usage_error("serve", "-l %s: %s", arg, why);
 	o->cfg.nlisten++;
 	return 0;
+}
+
+/* A wildcard host (all interfaces of its family, or both). */
+static bool wildcard(const char *host)
+{
+	return !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+}
+
+/* Two -l for the same port where one covers the other would fail at bind with this very
+ * server as the "holder": say so before binding. */
+static int check_overlap(const struct serve_opts *o)
+{
+	char a[ADDR_STR_MAX + ADDR_HOST_MAX], b[ADDR_STR_MAX + ADDR_HOST_MAX];
+
+	for (size_t i = 0; i < o->cfg.nlisten; i++)
+		for (size_t j = i + 1; j < o->cfg.nlisten; j++) {
+			const struct addr_spec *x = &o->cfg.listen[i], *y = &o->cfg.listen[j];
+			bool same;
+
+			if (x->transport != y->transport)
+				continue;
+			if (x->transport == ADDR_UNIX)
+				same = !strcmp(x->path, y->path);
+			else
+				same = !strcmp(x->port, y->port) && strcmp(x->port, "0") &&
+				       (!strcmp(x->host, y->host) || wildcard(x->host) ||
+					wildcard(y->host));
+			if (!same)
+				continue;
+			addr_spec_format(x, a, sizeof(a));
+			addr_spec_format(y, b, sizeof(b));
+			if (!strcmp(a, b))
+				return cli_usage_error("serve", "-l %s is given twice", a);
+			return cli_usage_error("serve",
+					       "-l %s and -l %s overlap: %s listens on every "
+					       "address of the port already",
+					       a, b, wildcard(x->host) ? a : b);
+		}
+	return 0;
+}
+
+/* A positional word: a service name, or (serve :5000, serve 5000) where to listen. */
+static bool looks_like_address(const char *s)
+{
+	return is_bare_port(s) || strchr(s, ':') || s[0] == '[';
 }
 
 static int parse_opt(struct serve_opts *o, int c, const char *arg)
@@ -189,9 +247,11 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 	case 'l':
 		return add_listen(o, arg);
 	case '4':
+		o->ipv4_only = true;
 		o->cfg.family = ADDR_IPV4;
 		return 0;
 	case '6':
+		o->ipv6_only = true;
 		o->cfg.family = ADDR_IPV6;
 		return 0;
 	case OPT_WORKERS:
@@ -374,6 +434,27 @@ static void list_services(void)
 	}
 }
 
+static int unknown_service(const char *name)
+{
+	const char *names[32], *hint;
+	char list[256] = "";
+	const struct service *s;
+	size_t n = 0;
+
+	for (size_t i = 0; (s = services_at(i)) && n < 32; i++) {
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+			 s->name);
+		names[n++] = s->name;
+	}
+	hint = cli_closest(name, names, n);
+	if (hint)
+		return cli_usage_error("serve",
+				       "unknown service '%s' (did you mean '%s'? available: "
+				       "%s)",
+				       name, hint, list);
+	return cli_usage_error("serve", "unknown service '%s' (available: %s)", name, list);
+}
+
 static int parse_args(struct serve_opts *o, int argc, char **argv)
 {
 	const char *name = "echo";
@@ -401,20 +482,27 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 		list_services();
 		return -1;
 	}
-	if (optind < argc)
-		name = argv[optind++];
-	if (optind < argc)
-		return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
-	o->cfg.svc.service = services_find(name);
-	if (!o->cfg.svc.service) {
-		char list[256] = "";
-		const struct service *s;
+	for (bool named = false; optind < argc; optind++) {
+		const char *w = argv[optind];
 
-		for (size_t i = 0; (s = services_at(i)); i++)
-			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-				 i ? ", " : "", s->name);
-		return cli_usage_error("serve", "unknown service '%s' (available: %s)", name, list);
+		if (!named && services_find(w)) {
+			name = w;
+			named = true;
+		} else if (looks_like_address(w)) {
+			if ((rc = add_listen(o, w)))
+				return rc;
+		} else if (named) {
+			return cli_usage_error("serve", "unexpected argument '%s'", w);
+		} else {
+			return unknown_service(w);
+		}
 	}
+	if (o->ipv4_only && o->ipv6_only)
+		return cli_usage_error("serve", "-4 and -6 together: give one (with neither, :PORT "
+						"listens on both)");
+	if ((rc = check_overlap(o)))
+		return rc;
+	o->cfg.svc.service = services_find(name);
 	rc = check_service_options(o);
 	if (rc)
 		return rc;
@@ -513,6 +601,22 @@ static void held_by(const char *addr, char *buf, size_t size)
 	snprintf(buf, size, " (%s)", text);
 }
 
+/* The readiness line; one for a listener given as a bare PORT says it is loopback only. */
+static void announce(const struct serve_opts *o, const char *name)
+{
+	const char *port = strrchr(name, ':');
+
+	for (size_t i = 0; i < o->cfg.nlisten; i++)
+		if (o->bare_port[i] && !strncmp(name, "127.0.0.1:", 10) && port &&
+		    (!strcmp(o->cfg.listen[i].port, port + 1) ||
+		     !strcmp(o->cfg.listen[i].port, "0"))) {
+			cli_ready_note(name, "127.0.0.1 only: give a host, e.g. 0.0.0.0:PORT, to "
+					     "be reached from elsewhere");
+			return;
+		}
+	cli_ready(name);
+}
+
 /* Opens, announces, serves until the drain is done, summarises. */
 static int run_server(const struct serve_opts *opts)
 {
@@ -553,7 +657,7 @@ static int run_server(const struct serve_opts *opts)
 	if ((rc = log_start_async(LOG_QUEUE_BYTES)))
 		cli_error("warning: logging synchronously: %s", sb_strerror(rc));
 	for (size_t i = 0; i < server_listener_count(s); i++)
-		cli_ready(server_listener_name(s, i));
+		announce(&o, server_listener_name(s, i));
 	t0 = loop_clock_ms();
 	rc = server_run(s);
 	server_get_stats(s, &st);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "util/err.h"
+#include "util/escape.h"
 
 const char *sockview_covers(unsigned covers)
 {
@@ -61,20 +62,25 @@ bool sockview_hidden_reason(const struct owners *o, const struct sockdiag_sock *
 void sockview_holder(const struct port_holder *h, char *buf, size_t size)
 {
 	const char *how = h->listening ? "listening on" : "connected from";
+	char comm_buf[sizeof(h->comm) * ESCAPE_MAX_PER_BYTE + 1];
+	char where_buf[sizeof(h->where) * ESCAPE_MAX_PER_BYTE + 1];
+	/* Any local user names their process and their socket file: printed escaped. */
+	const char *comm = comm_buf, *where = where_buf;
+
+	escape_text(comm_buf, sizeof(comm_buf), h->comm, strnlen(h->comm, sizeof(h->comm)));
+	escape_text(where_buf, sizeof(where_buf), h->where, strnlen(h->where, sizeof(h->where)));
 
 	if (h->pid > 0 && h->nprocs > 1)
 		snprintf(buf, size, "held by pid %d, %s, %s %s, and %zu more process%s",
-			 (int)h->pid, h->comm, how, h->where, h->nprocs - 1,
-			 h->nprocs > 2 ? "es" : "");
+			 (int)h->pid, comm, how, where, h->nprocs - 1, h->nprocs > 2 ? "es" : "");
 	else if (h->pid > 0)
-		snprintf(buf, size, "held by pid %d, %s, %s %s", (int)h->pid, h->comm, how,
-			 h->where);
+		snprintf(buf, size, "held by pid %d, %s, %s %s", (int)h->pid, comm, how, where);
 	else if (h->seen && h->unreadable > 0)
 		snprintf(buf, size, "%s %s; holder not visible: %s on %zu processes' fds", how,
-			 h->where, sb_strerror(h->unreadable_err), h->unreadable);
+			 where, sb_strerror(h->unreadable_err), h->unreadable);
 	else if (h->seen)
 		snprintf(buf, size, "%s %s; holder not visible from this pid namespace", how,
-			 h->where);
+			 where);
 	else
 		snprintf(buf, size, "holder not visible in this network namespace");
 }
@@ -87,9 +93,13 @@ void sockview_table_init(struct sockview_table *t, size_t ncols)
 
 int sockview_table_add(struct sockview_table *t, const char *const *cells)
 {
+	char esc[512 * ESCAPE_MAX_PER_BYTE + 1];
+
 	for (size_t c = 0; c < t->ncols; c++) {
-		const char *s = cells[c] ? cells[c] : "-";
-		size_t n = strlen(s);
+		/* Paths and process names are anyone's to choose: no control byte reaches the
+		 * terminal. */
+		const char *raw = cells[c] ? cells[c] : "-", *s = esc;
+		size_t n = escape_text(esc, sizeof(esc), raw, strlen(raw));
 
 		if (t->len + n + 1 > t->cap) {
 			size_t cap = t->cap ? t->cap * 2 : 4096;

@@ -95,12 +95,13 @@ static void read_comm(int rootfd, const char *pid, char *out, size_t size)
 	owners_parse_comm(text, n > 0 ? (size_t)n : 0, out, size);
 }
 
-static int add_ref(struct owners *o, uint32_t inode, size_t proc)
+static int add_ref(struct owners *o, uint32_t inode, size_t proc, int32_t fd)
 {
 	if (grow((void **)&o->refs, o->nrefs, &o->cap_refs, sizeof(*o->refs)))
 		return -ENOMEM;
 	o->refs[o->nrefs].inode = inode;
 	o->refs[o->nrefs].proc = (uint32_t)proc;
+	o->refs[o->nrefs].fd = fd;
 	o->nrefs++;
 	return 0;
 }
@@ -152,7 +153,7 @@ static int scan_pid(struct owners *o, int rootfd, const char *name, pid_t pid)
 			o->procs[proc].pid = pid;
 			read_comm(rootfd, name, o->procs[proc].comm, sizeof(o->procs[proc].comm));
 		}
-		err = add_ref(o, inode, proc);
+		err = add_ref(o, inode, proc, (int32_t)strtol(e->d_name, NULL, 10));
 	}
 	closedir(d);
 	return err;
@@ -167,10 +168,10 @@ static int cmp_ref(const void *a, const void *b, void *arg)
 		return x->inode < y->inode ? -1 : 1;
 	if (procs[x->proc].pid != procs[y->proc].pid)
 		return procs[x->proc].pid < procs[y->proc].pid ? -1 : 1;
-	return 0;
+	return x->fd < y->fd ? -1 : x->fd > y->fd;
 }
 
-/* Sorts refs and drops duplicates (a socket dup'ed within one process). */
+/* Sorts refs and drops duplicates (a socket dup'ed within one process: its lowest fd stays). */
 static void index_refs(struct owners *o)
 {
 	size_t i, j = 0;
@@ -179,7 +180,8 @@ static void index_refs(struct owners *o)
 		return;
 	qsort_r(o->refs, o->nrefs, sizeof(*o->refs), cmp_ref, o->procs);
 	for (i = 1; i < o->nrefs; i++)
-		if (cmp_ref(&o->refs[i], &o->refs[j], o->procs) != 0)
+		if (o->refs[i].inode != o->refs[j].inode ||
+		    o->procs[o->refs[i].proc].pid != o->procs[o->refs[j].proc].pid)
 			o->refs[++j] = o->refs[i];
 	o->nrefs = j + 1;
 }

@@ -28,6 +28,7 @@ struct owner_proc {
 struct owner_ref {
 	uint32_t inode;
 	uint32_t proc; /* index into procs */
+	int32_t fd;    /* its lowest file descriptor for the socket in that process */
 };
 
 struct owner_user {

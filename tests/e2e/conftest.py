@@ -32,7 +32,7 @@ READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
 IO_TIMEOUT = 10.0
 
-LISTENING_RE = re.compile(r"^listening on (\S+)$")
+LISTENING_RE = re.compile(r"^listening on (\S+)(?: \(.*\))?$")
 SUMMARY_RE = re.compile(
     r"^sockbox: served (\d+) connections? \((\d+) refused\), (\d+) bytes in, (\d+) bytes out, "
     r"(\d+) datagrams, (\d+) errors in (\d+\.\d+)s(?:; (.*))?$"

@@ -215,7 +215,8 @@ static void test_listener_pids_counts_each_process_once(void **state)
 	struct sockdiag_list l = {.v = v, .n = 3, .cap = 3};
 	struct port_report r = {.transport = ADDR_TCP, .port = 80};
 	struct owner_proc procs[2] = {{.pid = 300, .comm = "b"}, {.pid = 200, .comm = "a"}};
-	struct owner_ref refs[4] = {{5, 0}, {5, 1}, {6, 0}, {7, 1}}; /* sorted by inode */
+	struct owner_ref refs[4] = {
+		{5, 0, 3}, {5, 1, 3}, {6, 0, 4}, {7, 1, 4}}; /* sorted by inode */
 	struct owners o = {.procs = procs, .nprocs = 2, .refs = refs, .nrefs = 4};
 	pid_t pids[4];
 
