@@ -1,6 +1,7 @@
 /* cli — see cli.h. */
 #include "cli/cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -88,6 +89,19 @@ bool cli_duration(const char *cmd, const char *opt, const char *arg, uint64_t ma
 
 	if (parse_duration_ms(arg, max_ms, out, &why) == 0)
 		return true;
+	if (!strcmp(why, "too long")) {
+		static const struct {
+			uint64_t ms;
+			const char *unit;
+		} units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+		size_t i = 0;
+
+		while (max_ms % units[i].ms)
+			i++;
+		cli_usage_error(cmd, "%s %s: too long (at most %" PRIu64 "%s)", opt, arg,
+				max_ms / units[i].ms, units[i].unit);
+		return false;
+	}
 	cli_usage_error(cmd, "%s %s: %s (examples: 500ms, 5s, 2m)", opt, arg, why);
 	return false;
 }
@@ -172,6 +186,17 @@ unsigned cli_ncpus(void)
 	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
 		return (unsigned)CPU_COUNT(&set);
 	return 1;
+}
+
+int cli_family_check(const char *cmd, const char *host, enum addr_family family)
+{
+	unsigned char a[16];
+
+	if (family == ADDR_IPV6 && inet_pton(AF_INET, host, a) == 1)
+		return cli_usage_error(cmd, "%s is an IPv4 address; -6 asks for IPv6", host);
+	if (family == ADDR_IPV4 && inet_pton(AF_INET6, host, a) == 1)
+		return cli_usage_error(cmd, "%s is an IPv6 address; -4 asks for IPv4", host);
+	return 0;
 }
 
 int cli_client_option(const char *cmd, struct cli_client *cc, int opt, const char *arg)

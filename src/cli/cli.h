@@ -62,6 +62,13 @@ struct addr_spec;
 int cli_target(const char *cmd, int nargs, char **args, char *buf, size_t size,
 	       struct addr_spec *spec);
 
+enum addr_family;
+/*
+ * -4/-6 against an address literal of the other family ("127.0.0.1 is an IPv4 address; -6
+ * asks for IPv6"): a usage error (EXIT_USAGE, printed), else 0.
+ */
+int cli_family_check(const char *cmd, const char *host, enum addr_family family);
+
 /* Sets the log level and format for the whole program (before threads start). */
 void cli_log_setup(enum log_level level, enum log_format format);
 

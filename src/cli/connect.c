@@ -202,6 +202,8 @@ static int parse_args(struct client *cl, int argc, char **argv, enum addr_family
 		return cli_usage_error("connect", "%s: cannot connect to port 0", target);
 	if ((rc = cli_client_check("connect", &cl->cc, &cl->spec)))
 		return rc;
+	if ((rc = cli_family_check("connect", cl->spec.host, *family)))
+		return rc;
 	addr_spec_format(&cl->spec, cl->target, sizeof(cl->target));
 	return 0;
 }

@@ -178,6 +178,12 @@ static int open_listener(struct listen_cli *lc)
 		lc->lfd = sock_listen(ai->ai_family, socktype, ai->ai_addr, ai->ai_addrlen, &o);
 		freeaddrinfo(ai);
 	}
+	if (lc->lfd == -ENOTSOCK) {
+		cli_error(
+			"cannot listen on %s: the path exists and is not a socket (left as it is)",
+			lc->target);
+		return EXIT_FAIL;
+	}
 	if (lc->lfd < 0) {
 		cli_error("cannot listen on %s: %s", lc->target, sb_strerror(lc->lfd));
 		return EXIT_FAIL;
@@ -263,6 +269,8 @@ static int parse_target(struct listen_cli *lc, int n, char **args)
 	}
 	rc = cli_target("listen", n, args, lc->target, sizeof(lc->target), &lc->spec);
 	if (rc)
+		return rc;
+	if ((rc = cli_family_check("listen", lc->spec.host, lc->family)))
 		return rc;
 	if (lc->spec.tls)
 		return cli_usage_error("listen",

@@ -163,7 +163,10 @@ static double failed_pct(const struct ping_counts *c)
 
 static void print_summary(const struct pinger *pg, const struct ping_counts *c)
 {
-	printf("\n--- %s tcp ping statistics ---\n", pg->target);
+	printf("\n--- %s %s ping statistics ---\n", pg->target,
+	       pg->o.spec.transport == ADDR_UNIX ? "unix"
+	       : pg->o.spec.tls			 ? "tls"
+						 : "tcp");
 	printf("%llu sent, %llu ok, %llu failed (%llu refused, %llu timed out, %llu unresolved",
 	       (unsigned long long)c->sent, (unsigned long long)c->ok,
 	       (unsigned long long)(c->sent - c->ok), (unsigned long long)c->refused,
@@ -354,6 +357,8 @@ static int parse_args(struct pinger *pg, int argc, char **argv)
 	if (pg->o.spec.transport == ADDR_TCP && !strcmp(pg->o.spec.port, "0"))
 		return cli_usage_error("ping", "%s: cannot connect to port 0", target);
 	if ((rc = cli_client_check("ping", &pg->cc, &pg->o.spec)))
+		return rc;
+	if ((rc = cli_family_check("ping", pg->o.spec.host, pg->o.family)))
 		return rc;
 	pg->o.send_proxy = pg->cc.send_proxy;
 	addr_spec_format(&pg->o.spec, pg->target, sizeof(pg->target));

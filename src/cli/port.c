@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "cli/sockview.h"
@@ -37,8 +38,32 @@ struct port_opts {
 	uint16_t port;
 	const char *path; /* unix */
 	const char *arg;
-	bool json;
+	bool json, host_note; /* a HOST was given: say the port is checked on every address */
 };
+
+/* The address forms: the port is what is checked (on every address). */
+static int parse_address(struct port_opts *o, const char *arg)
+{
+	struct addr_spec spec;
+	const char *why = NULL;
+	uint64_t v;
+
+	if (addr_parse(arg, &spec, &why) < 0)
+		return cli_usage_error("port", "%s: %s", arg, why);
+	if (spec.tls || parse_uint(spec.port, 1, 65535, &v, &why))
+		return cli_usage_error("port",
+				       "%s: expected PORT, PORT/tcp, PORT/udp, [HOST]:PORT "
+				       "or unix:/path",
+				       arg);
+	o->port = (uint16_t)v;
+	if (strncmp(arg, "udp://", 6)) /* tcp://, or no scheme: both */
+		o->protos[o->nprotos++] = ADDR_TCP;
+	if (strncmp(arg, "tcp://", 6))
+		o->protos[o->nprotos++] = ADDR_UDP;
+	if (*spec.host)
+		o->host_note = true;
+	return 0;
+}
 
 static int parse_target(struct port_opts *o, const char *arg)
 {
@@ -48,11 +73,15 @@ static int parse_target(struct port_opts *o, const char *arg)
 	size_t n;
 
 	o->arg = arg;
-	if (!strncmp(arg, "unix:", 5) && arg[5]) {
+	if (!strncmp(arg, "unix:", 5)) {
+		if (!arg[5])
+			return cli_usage_error("port", "%s: missing path after unix:", arg);
 		o->path = arg + 5;
 		o->protos[o->nprotos++] = ADDR_UNIX;
 		return 0;
 	}
+	if (strchr(arg, ':') && (!slash || strstr(arg, "://"))) /* :5050, [::1]:5050, udp://... */
+		return parse_address(o, arg);
 	n = slash ? (size_t)(slash - arg) : strlen(arg);
 	if (n == 0 || n >= sizeof(num))
 		return cli_usage_error("port",
@@ -299,6 +328,25 @@ static void json_report(struct jw *w, const struct port_report *r, struct owners
 	jw_obj_end(w);
 }
 
+/* A unix path that holds something other than a socket: binding there fails, and sockbox
+ * never removes it. Says so and returns true. */
+static bool not_a_socket(const char *path)
+{
+	char esc[ADDR_UNIX_PATH_MAX * ESCAPE_MAX_PER_BYTE + 1];
+	struct stat st;
+
+	if (lstat(path, &st) < 0 || S_ISSOCK(st.st_mode))
+		return false;
+	escape_text(esc, sizeof(esc), path, strlen(path));
+	printf("unix:%s: in use by a %s, not a socket (binding there fails; it is left as it "
+	       "is)\n",
+	       esc,
+	       S_ISREG(st.st_mode)   ? "regular file"
+	       : S_ISDIR(st.st_mode) ? "directory"
+				     : "file");
+	return true;
+}
+
 int cmd_port(int argc, char **argv)
 {
 	struct port_report reports[2];
@@ -311,6 +359,13 @@ int cmd_port(int argc, char **argv)
 	rc = parse_args(&o, argc, argv);
 	if (rc)
 		return rc < 0 ? EXIT_OK : rc;
+	if (o.path && !o.json && not_a_socket(o.path))
+		return EXIT_FAIL;
+	if (o.host_note)
+		fprintf(stderr,
+			"sockbox: port: %s: the port is checked on every address, not only "
+			"the one given\n",
+			o.arg);
 	owners_init(&own);
 	for (; done < o.nprotos && !err; done++)
 		err = portinfo_query(o.protos[done], o.port, o.path, &reports[done]);

@@ -1,4 +1,5 @@
 /* resolve — `sockbox resolve [HOST]...`: addresses of names, reverse names, this machine's. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "net/addr.h"
 #include "inspect/ifaddr.h"
 #include "inspect/resolve.h"
 #include "util/err.h"
@@ -167,8 +169,22 @@ static void json_result(struct jw *w, const struct resolve_env *env, const char 
 static int one_host(const struct resolve_env *env, const struct resolve_opts *o, struct jw *w,
 		    const char *host)
 {
+	char name[ADDR_HOST_MAX];
 	struct resolve_result r;
-	int rc = resolve_host(env, host, o->family, &r);
+	struct addr_spec spec;
+	unsigned char v6[16];
+	const char *why;
+	int rc;
+
+	/* host:port, [v6]:port, tcp://host:port: the host is resolved, the port said unused. */
+	if (strchr(host, ':') && inet_pton(AF_INET6, host, v6) != 1 &&
+	    addr_parse(host, &spec, &why) == 0 && spec.transport != ADDR_UNIX && *spec.host) {
+		fprintf(stderr, "sockbox: resolve: %s: resolving %s (the port, %s, is not used)\n",
+			host, spec.host, spec.port);
+		snprintf(name, sizeof(name), "%s", spec.host);
+		host = name;
+	}
+	rc = resolve_host(env, host, o->family, &r);
 
 	if (rc) {
 		cli_error("cannot resolve %s: %s", host, sb_strerror(rc));

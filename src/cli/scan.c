@@ -209,6 +209,8 @@ static int resolve(struct scan_cli *sc, struct scan_opts *o)
 		return rc;
 	if (spec.transport != ADDR_TCP || spec.tls)
 		return cli_usage_error("scan", "%s: scan takes a host name or address", sc->host);
+	if ((rc = cli_family_check("scan", spec.host, sc->family)))
+		return rc;
 	rc = addr_resolve(&spec, false, sc->family, &ai);
 	if (rc) {
 		cli_error("cannot resolve %s: %s", sc->host, sb_strerror(rc));

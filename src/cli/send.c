@@ -544,6 +544,8 @@ static int parse_args(struct send_cli *sc, int argc, char **argv)
 		return cli_usage_error("send", "TLS is over TCP; -u does not go with it");
 	if ((rc = cli_client_check("send", &sc->cc, &sc->spec)))
 		return rc;
+	if ((rc = cli_family_check("send", sc->spec.host, sc->family)))
+		return rc;
 	if (!sc->reply_framing_set)
 		sc->reply_framing = sc->framing == FRAME_LEN64 ? FRAME_RAW : sc->framing;
 	if (sc->udp && (sc->framing != FRAME_RAW || sc->reply_framing != FRAME_RAW))

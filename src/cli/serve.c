@@ -84,8 +84,10 @@ static void usage(FILE *f)
 {
 	const struct service *s;
 
-	fprintf(f, "Usage: sockbox serve [SERVICE] [-l ADDR]... [options]\n\n"
-		   "Serve SERVICE (default: echo) to many clients at once.\n\n"
+	fprintf(f, "Usage: sockbox serve [SERVICE] [ADDR|PORT]... [-l ADDR]... [options]\n\n"
+		   "Serve SERVICE (default: echo) to many clients at once. Where to listen may\n"
+		   "also be given as a word: serve 5000 (127.0.0.1 only, like the default),\n"
+		   "serve echo :5000 (every interface), serve reverse 127.0.0.1:7000.\n\n"
 		   "Services (--list-services shows their framings and transports):\n");
 	for (size_t i = 0; (s = services_at(i)); i++)
 		fprintf(f, "  %-10s %s\n", s->name, s->summary);
@@ -502,6 +504,10 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 						"listens on both)");
 	if ((rc = check_overlap(o)))
 		return rc;
+	for (size_t i = 0; i < o->cfg.nlisten; i++)
+		if (o->cfg.listen[i].transport != ADDR_UNIX &&
+		    (rc = cli_family_check("serve", o->cfg.listen[i].host, o->cfg.family)))
+			return rc;
 	o->cfg.svc.service = services_find(name);
 	rc = check_service_options(o);
 	if (rc)
@@ -595,7 +601,7 @@ static void held_by(const char *addr, char *buf, size_t size)
 		return;
 	if (spec.transport != ADDR_UNIX && parse_uint(spec.port, 1, 65535, &port, &why) < 0)
 		return;
-	if (portinfo_holder(spec.transport, (uint16_t)port, spec.path, &h) < 0)
+	if (portinfo_holder(spec.transport, (uint16_t)port, spec.path, spec.host, &h) < 0)
 		return;
 	sockview_holder(&h, text, sizeof(text));
 	snprintf(buf, size, " (%s)", text);
@@ -641,6 +647,11 @@ static int run_server(const struct serve_opts *opts)
 	if (oe.what && !strcmp(oe.what, "use TLS")) {
 		cli_error("cannot use TLS: %s", oe.addr);
 		return o.cfg.tls_cert ? EXIT_FAIL : EXIT_USAGE;
+	}
+	if (rc == -ENOTSOCK) {
+		cli_error("cannot %s %s: the path exists and is not a socket (left as it is)",
+			  oe.what, oe.addr);
+		return EXIT_FAIL;
 	}
 	if (rc == -EADDRINUSE) {
 		char held[ADDR_STR_MAX + 128];

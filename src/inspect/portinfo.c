@@ -295,33 +295,72 @@ size_t portinfo_listener_pids(const struct port_report *r, const struct owners *
 }
 
 /* The first socket in r->v with a visible owner, listeners first; else the first socket. */
-static void pick_holder(const struct port_report *r, const struct owners *o, struct port_holder *h)
+/* How well s stands for the address family/ip: 2 that very address, 1 a wildcard covering
+ * it, 0 another one (or no address asked: all alike). */
+static int rank(const struct sockdiag_sock *s, int family, const uint8_t ip[16])
 {
-	for (size_t i = 0; i < r->n && r->v[i].role != PORT_CLIENT; i++) {
-		const struct owner_ref *ref;
+	static const uint8_t zero[16], mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-		if (owners_lookup(o, r->v[i].s->inode, &ref) == 0)
-			continue;
-		h->pid = o->procs[ref->proc].pid;
-		memcpy(h->comm, o->procs[ref->proc].comm, sizeof(h->comm));
-		h->listening = r->v[i].role == PORT_LISTENER;
-		sockdiag_format_local(r->v[i].s, h->where, sizeof(h->where));
+	if (!family)
+		return 0;
+	if (family == AF_INET) {
+		if (s->family == AF_INET)
+			return !memcmp(s->laddr, ip, 4) ? 2 : !memcmp(s->laddr, zero, 4);
+		if (!memcmp(s->laddr, mapped, 12) && !memcmp(s->laddr + 12, ip, 4))
+			return 2;
+		return !memcmp(s->laddr, zero, 16) && s->v6only != 1;
+	}
+	if (s->family != AF_INET6)
+		return 0;
+	return !memcmp(s->laddr, ip, 16) ? 2 : !memcmp(s->laddr, zero, 16);
+}
+
+static void pick_holder(const struct port_report *r, const struct owners *o, int family,
+			const uint8_t ip[16], struct port_holder *h)
+{
+	const struct port_sock *best = NULL;
+	const struct owner_ref *best_ref = NULL;
+	int best_rank = -1;
+
+	for (size_t i = 0; i < r->n && r->v[i].role != PORT_CLIENT; i++) {
+		const struct owner_ref *ref = NULL;
+		int k = rank(r->v[i].s, family, ip) * 2 +
+			(owners_lookup(o, r->v[i].s->inode, &ref) > 0);
+
+		if (k > best_rank) {
+			best_rank = k;
+			best = &r->v[i];
+			best_ref = k % 2 ? ref : NULL;
+		}
+	}
+	if (!best)
 		return;
+	if (best_ref) {
+		h->pid = o->procs[best_ref->proc].pid;
+		memcpy(h->comm, o->procs[best_ref->proc].comm, sizeof(h->comm));
 	}
-	if (r->n > 0 && r->v[0].role != PORT_CLIENT) {
-		h->listening = r->v[0].role == PORT_LISTENER;
-		sockdiag_format_local(r->v[0].s, h->where, sizeof(h->where));
-	}
+	h->listening = best->role == PORT_LISTENER;
+	sockdiag_format_local(best->s, h->where, sizeof(h->where));
 }
 
 int portinfo_holder(enum addr_transport transport, uint16_t port, const char *path,
-		    struct port_holder *h)
+		    const char *host, struct port_holder *h)
 {
+	char text[INET6_ADDRSTRLEN + 16];
+	uint8_t ip[16] = {0};
 	struct port_report r;
 	struct owners o;
 	pid_t pids[1];
-	int err;
+	int err, family = 0;
 
+	if (host && *host) {
+		snprintf(text, sizeof(text), "%s", host);
+		text[strcspn(text, "%")] = '\0'; /* fe80::1%lo */
+		if (inet_pton(AF_INET, text, ip) == 1)
+			family = AF_INET;
+		else if (inet_pton(AF_INET6, text, ip) == 1)
+			family = AF_INET6;
+	}
 	memset(h, 0, sizeof(*h));
 	owners_init(&o);
 	err = portinfo_query(transport, port, path, &r);
@@ -329,7 +368,7 @@ int portinfo_holder(enum addr_transport transport, uint16_t port, const char *pa
 		err = owners_scan(&o, "/proc", 0);
 	if (!err) {
 		h->seen = r.n > 0 && r.v[0].role != PORT_CLIENT;
-		pick_holder(&r, &o, h);
+		pick_holder(&r, &o, family, ip, h);
 		h->nprocs = portinfo_listener_pids(&r, &o, pids, 1);
 		h->unreadable = o.unreadable;
 		h->unreadable_err = o.unreadable_err;

@@ -85,9 +85,13 @@ struct port_holder {
 	int unreadable_err;	  /* and the first reason */
 };
 
-/* Finds the holder of transport's port (or unix path): the first listener's process, else a
- * connection's. Returns 0 (see h->seen, h->pid) or a negative errno. */
+/*
+ * Finds the holder of transport's port (or unix path): the listener on host (a numeric
+ * address, or NULL for any) if there is one, else one whose wildcard covers it, else the first
+ * listener's process, else a connection's. Returns 0 (see h->seen, h->pid) or a negative
+ * errno.
+ */
 int portinfo_holder(enum addr_transport transport, uint16_t port, const char *path,
-		    struct port_holder *h);
+		    const char *host, struct port_holder *h);
 
 #endif

@@ -35,7 +35,10 @@ static const char *port_error(const char *p)
 	}
 	if (!*s)
 		return NULL;
-	/* A service name ("http"): letters, digits, '-' and '_' only. */
+	/* A service name ("http"): a letter, then letters, digits, '-' and '_'. */
+	if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+		return *p == '-' ? "port out of range (0-65535)"
+				 : "port is not a number or service name";
 	for (s = p; *s; s++) {
 		if (!(*s == '-' || *s == '_' || (*s >= '0' && *s <= '9') ||
 		      (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
@@ -204,9 +207,11 @@ int addr_unix(const struct addr_spec *spec, struct sockaddr_un *sun, socklen_t *
 	return 0;
 }
 
-static char *format_ip(int family, const void *ip, uint16_t port, char *buf, size_t size)
+/* scope: an IPv6 link-local address's interface (0: none), written as %NAME. */
+static char *format_ip(int family, const void *ip, uint16_t port, uint32_t scope, char *buf,
+		       size_t size)
 {
-	char host[INET6_ADDRSTRLEN];
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
 
 	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)ip)) {
 		family = AF_INET;
@@ -214,6 +219,15 @@ static char *format_ip(int family, const void *ip, uint16_t port, char *buf, siz
 	}
 	if (!inet_ntop(family, ip, host, sizeof(host)))
 		snprintf(host, sizeof(host), "?");
+	if (family == AF_INET6 && scope) {
+		char ifname[IF_NAMESIZE];
+		size_t n = strlen(host);
+
+		if (if_indextoname(scope, ifname))
+			snprintf(host + n, sizeof(host) - n, "%%%s", ifname);
+		else
+			snprintf(host + n, sizeof(host) - n, "%%%u", scope);
+	}
 	if (family == AF_INET6)
 		snprintf(buf, size, "[%s]:%u", host, port);
 	else
@@ -229,11 +243,12 @@ char *addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t si
 	switch (sa->sa_family) {
 	case AF_INET: {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-		return format_ip(AF_INET, &s4->sin_addr, ntohs(s4->sin_port), buf, size);
+		return format_ip(AF_INET, &s4->sin_addr, ntohs(s4->sin_port), 0, buf, size);
 	}
 	case AF_INET6: {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		return format_ip(AF_INET6, &s6->sin6_addr, ntohs(s6->sin6_port), buf, size);
+		return format_ip(AF_INET6, &s6->sin6_addr, ntohs(s6->sin6_port), s6->sin6_scope_id,
+				 buf, size);
 	}
 	case AF_UNIX:
 		if (len <= offsetof(struct sockaddr_un, sun_path)) {
@@ -304,7 +319,7 @@ void addr_compact_set(struct addr_compact *c, const struct sockaddr *sa)
 char *addr_compact_format(const struct addr_compact *c, char *buf, size_t size)
 {
 	if (c->family == AF_INET || c->family == AF_INET6)
-		return format_ip(c->family, c->ip, c->port, buf, size);
+		return format_ip(c->family, c->ip, c->port, 0, buf, size);
 	snprintf(buf, size, c->family == AF_UNIX ? "unix" : "?");
 	return buf;
 }

@@ -110,9 +110,12 @@ int sock_listen_unix(const struct addr_spec *spec, int socktype, int backlog)
 	fd = sock_listen(AF_UNIX, socktype, (struct sockaddr *)&sun, len, &opts);
 	if (fd != -EADDRINUSE || spec->path[0] == '@')
 		return fd;
-	/* A socket file is there. Remove it only if it is a socket nobody serves. */
-	if (lstat(spec->path, &st) < 0 || !S_ISSOCK(st.st_mode))
+	/* A socket file is there. Remove it only if it is a socket nobody serves; anything else
+	 * (a regular file, a directory) is never touched. */
+	if (lstat(spec->path, &st) < 0)
 		return -EADDRINUSE;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
 	if (unix_answers(&sun, len, socktype))
 		return -EADDRINUSE;
 	if (unlink(spec->path) < 0 && errno != ENOENT)

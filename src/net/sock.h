@@ -33,7 +33,8 @@ int sock_listen(int family, int socktype, const struct sockaddr *sa, socklen_t l
 /*
  * Binds a unix stream/dgram socket at spec's path. An existing socket file that nobody
  * answers on (a leftover from a crash) is removed first; one that answers gives
- * -EADDRINUSE. Returns the fd or a negative errno.
+ * -EADDRINUSE; a path that is not a socket (a regular file, ...) gives -ENOTSOCK and is left
+ * alone. Returns the fd or a negative errno.
  */
 int sock_listen_unix(const struct addr_spec *spec, int socktype, int backlog);
 

@@ -154,6 +154,8 @@ int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out, const char 
 		return fail(-ERANGE, why, "too long");
 	if (ms > max_ms)
 		return fail(-ERANGE, why, "too long");
+	if (ms == 0 && strspn(s, "0.") < ni + (frac ? 1 + nf : 0))
+		return fail(-ERANGE, why, "less than 1ms (0 is none)"); /* 0.4ms: not silently 0 */
 	*out = ms;
 	return 0;
 }

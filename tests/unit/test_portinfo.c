@@ -263,33 +263,71 @@ static uint16_t port_of(int fd)
 
 static void test_a_real_listener_is_found_and_named_and_its_port_freed_after(void **state)
 {
-	int fd = listen_on(AF_INET, SOCK_STREAM, 0, false, false);
-	uint16_t port = port_of(fd);
 	struct port_holder h;
 	struct port_report r;
 
 	(void)state;
-	assert_int_equal(portinfo_query(ADDR_TCP, port, NULL, &r), 0);
-	assert_true(r.probed);
-	assert_false(r.bindable);
-	assert_true(portinfo_in_use(&r));
-	assert_int_equal(r.nlisteners, 1);
-	assert_int_equal(r.covers, SD_COVERS_V4);
-	portinfo_free(&r);
-	assert_int_equal(portinfo_holder(ADDR_TCP, port, NULL, &h), 0);
-	assert_true(h.seen);
-	assert_true(h.listening);
-	assert_int_equal(h.pid, getpid());
-	assert_string_equal(h.comm, "test_portinfo");
-	assert_int_equal(h.nprocs, 1);
-	close(fd);
-	assert_int_equal(portinfo_query(ADDR_TCP, port, NULL, &r), 0);
-	assert_false(portinfo_in_use(&r));
-	assert_true(r.bindable);
-	portinfo_free(&r);
-	assert_int_equal(portinfo_holder(ADDR_TCP, port, NULL, &h), 0);
-	assert_false(h.seen);
-	assert_int_equal(h.pid, 0);
+	/* Once closed, the port is anyone's: a stranger may take it before the check. Such a
+	 * round is not counted; a few rounds give one without a stranger. */
+	for (int round = 0; round < 20; round++) {
+		int fd = listen_on(AF_INET, SOCK_STREAM, 0, false, false);
+		uint16_t port = port_of(fd);
+
+		assert_int_equal(portinfo_query(ADDR_TCP, port, NULL, &r), 0);
+		assert_true(r.probed);
+		assert_false(r.bindable);
+		assert_true(portinfo_in_use(&r));
+		assert_int_equal(r.nlisteners, 1);
+		assert_int_equal(r.covers, SD_COVERS_V4);
+		portinfo_free(&r);
+		assert_int_equal(portinfo_holder(ADDR_TCP, port, NULL, NULL, &h), 0);
+		assert_true(h.seen);
+		assert_true(h.listening);
+		assert_int_equal(h.pid, getpid());
+		assert_string_equal(h.comm, "test_portinfo");
+		assert_int_equal(h.nprocs, 1);
+		close(fd);
+		assert_int_equal(portinfo_query(ADDR_TCP, port, NULL, &r), 0);
+		if (portinfo_in_use(&r)) { /* a stranger's, since */
+			portinfo_free(&r);
+			continue;
+		}
+		assert_true(r.bindable);
+		portinfo_free(&r);
+		assert_int_equal(portinfo_holder(ADDR_TCP, port, NULL, NULL, &h), 0);
+		if (h.seen)
+			continue;
+		assert_int_equal(h.pid, 0);
+		return;
+	}
+	fail_msg("every port was taken by someone else right after it was closed");
+}
+
+/* Two listeners on one port (127.0.0.1 and 127.0.0.2): the holder named for an address is
+ * the one on that address. */
+static void test_the_holder_for_an_address_is_the_listener_on_it(void **state)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int one = listen_on(AF_INET, SOCK_STREAM, 0, false, false), two;
+	uint16_t port = port_of(one);
+	struct port_holder h;
+
+	(void)state;
+	two = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(two >= 0);
+	a.sin_port = htons(port);
+	inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+	if (bind(two, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(two, 1) < 0) {
+		close(two);
+		close(one);
+		skip(); /* 127.0.0.2:port is someone else's */
+	}
+	assert_int_equal(portinfo_holder(ADDR_TCP, port, NULL, "127.0.0.2", &h), 0);
+	assert_int_equal(strncmp(h.where, "127.0.0.2:", 10), 0);
+	assert_int_equal(portinfo_holder(ADDR_TCP, port, NULL, "127.0.0.1", &h), 0);
+	assert_int_equal(strncmp(h.where, "127.0.0.1:", 10), 0);
+	close(two);
+	close(one);
 }
 
 static void test_a_real_udp_reuseport_pair_counts_two_listeners(void **state)
@@ -338,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_a_unix_path_finds_its_listener_connections_and_clients),
 		cmocka_unit_test(test_listener_pids_counts_each_process_once),
 		cmocka_unit_test(test_a_real_listener_is_found_and_named_and_its_port_freed_after),
+		cmocka_unit_test(test_the_holder_for_an_address_is_the_listener_on_it),
 		cmocka_unit_test(test_a_real_udp_reuseport_pair_counts_two_listeners),
 		cmocka_unit_test(test_a_real_connected_udp_socket_is_a_client_not_the_holder),
 	};

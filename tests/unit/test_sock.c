@@ -124,9 +124,9 @@ static void test_unix_listen_refuses_a_live_socket_and_other_files(void **state)
 	assert_int_equal(open_fds(), before);
 	close(fd);
 	unlink(spec.path);
-	/* A regular file at the path is never removed. */
+	/* A regular file at the path is never removed, and said to be no socket. */
 	close(open(spec.path, O_CREAT | O_WRONLY, 0600));
-	assert_int_equal(sock_listen_unix(&spec, SOCK_STREAM, 0), -EADDRINUSE);
+	assert_int_equal(sock_listen_unix(&spec, SOCK_STREAM, 0), -ENOTSOCK);
 	assert_int_equal(access(spec.path, F_OK), 0);
 	unlink(spec.path);
 }
