@@ -1,4 +1,5 @@
 /* connect — `sockbox connect ADDR`: stdin -> socket, socket -> stdout, like nc. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -28,7 +29,10 @@ struct client {
 	struct cli_client cc; /* --ca, --insecure, --pin, --send-proxy */
 	struct tls_ctx *tls;  /* tls:// */
 	const char *hexdump_path;
-	struct pump pump; /* the copying, once connected */
+	const char *source;	/* -s ADDR */
+	uint64_t source_port;	/* -p PORT */
+	struct dial_source src; /* -s, -p */
+	struct pump pump;	/* the copying, once connected */
 	bool connected;
 	int err; /* a failure before the pump started */
 };
@@ -40,6 +44,8 @@ static const struct option long_opts[] = {
 	{"idle-timeout", required_argument, NULL, 'i'},
 	{"crlf", no_argument, NULL, 'C'},
 	{"hex-dump", required_argument, NULL, 'x'},
+	{"source", required_argument, NULL, 's'},
+	{"source-port", required_argument, NULL, 'p'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	CLI_CLIENT_LONGOPTS,
@@ -66,6 +72,8 @@ static void usage(FILE *f)
 		"                         for DUR (default 1s)\n"
 		"  -C, --crlf             send each \\n read from stdin as \\r\\n\n"
 		"  -x, --hex-dump FILE    write both directions to FILE as a timestamped hex dump\n"
+		"  -s, --source ADDR      connect from this local address (an IP address)\n"
+		"  -p, --source-port N    connect from this local port\n"
 		"  -v, --verbose          say the local and remote address when connected (and the\n"
 		"                         TLS version and cipher), and at the end the bytes sent and\n"
 		"                         received and the time it took\n" CLI_CLIENT_HELP
@@ -148,6 +156,11 @@ static int parse_opt(struct client *cl, int c, const char *arg, enum addr_family
 	case 'x':
 		cl->hexdump_path = arg;
 		return 0;
+	case 's':
+		cl->source = arg;
+		return 0;
+	case 'p':
+		return cli_uint("connect", "-p", arg, 1, 65535, &cl->source_port) ? 0 : EXIT_USAGE;
 	case '4':
 		*family = ADDR_IPV4;
 		return 0;
@@ -170,12 +183,58 @@ static int parse_opt(struct client *cl, int c, const char *arg, enum addr_family
 	}
 }
 
+/* -s ADDR and -p PORT into cl->src; -s also fixes the family resolved. */
+static int parse_source(struct client *cl, enum addr_family *family)
+{
+	char host[ADDR_HOST_MAX];
+	size_t n;
+	int rc;
+
+	if (!cl->source && !cl->source_port)
+		return 0;
+	if (cl->spec.transport == ADDR_UNIX)
+		return cli_usage_error("connect", "-s and -p are for TCP and UDP");
+	cl->src.port = (uint16_t)cl->source_port;
+	if (!cl->source)
+		return 0;
+	n = strlen(cl->source);
+	if (cl->source[0] == '[' && n > 2 && cl->source[n - 1] == ']' && n < sizeof(host)) {
+		memcpy(host, cl->source + 1, n - 2); /* [::1] */
+		host[n - 2] = '\0';
+	} else {
+		snprintf(host, sizeof(host), "%s", cl->source);
+	}
+	if (inet_pton(AF_INET, host, cl->src.addr) == 1)
+		cl->src.family = AF_INET;
+	else if (inet_pton(AF_INET6, host, cl->src.addr) == 1)
+		cl->src.family = AF_INET6;
+	else
+		return cli_usage_error("connect", "-s %s: an IP address (127.0.0.2, ::1)",
+				       cl->source);
+	if ((rc = cli_family_check("connect", host, *family)))
+		return rc;
+	{
+		unsigned char a[16];
+		int other = cl->src.family == AF_INET ? AF_INET6 : AF_INET;
+
+		if (inet_pton(other, cl->spec.host, a) == 1)
+			return cli_usage_error("connect",
+					       "-s %s is %s and %s is not: they must be of "
+					       "one family",
+					       cl->source,
+					       cl->src.family == AF_INET ? "IPv4" : "IPv6",
+					       cl->spec.host);
+	}
+	*family = cl->src.family == AF_INET ? ADDR_IPV4 : ADDR_IPV6;
+	return 0;
+}
+
 static int parse_args(struct client *cl, int argc, char **argv, enum addr_family *family)
 {
 	int c, rc;
 	char joined[ADDR_HOST_MAX + ADDR_PORT_MAX + 4];
 	const char *target;
-	static const char optstring[] = "+uw:q:i:Cx:46vh";
+	static const char optstring[] = "+uw:q:i:Cx:s:p:46vh";
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, optstring, long_opts, NULL)) != -1) {
@@ -204,6 +263,8 @@ static int parse_args(struct client *cl, int argc, char **argv, enum addr_family
 		return rc;
 	if ((rc = cli_family_check("connect", cl->spec.host, *family)))
 		return rc;
+	if ((rc = parse_source(cl, family)))
+		return rc;
 	addr_spec_format(&cl->spec, cl->target, sizeof(cl->target));
 	return 0;
 }
@@ -228,6 +289,8 @@ static int run(struct client *cl, enum addr_family family)
 	if (rc)
 		goto out_loop;
 	rc = dial_start(cl->loop, &cl->spec, family, cl->timeout_ms, on_connected, cl, &cl->dial);
+	if (!rc && (cl->source || cl->source_port))
+		dial_set_source(cl->dial, &cl->src);
 	if (rc) {
 		cli_error("cannot %s %s: %s", sb_is_resolver_error(rc) ? "resolve" : "connect to",
 			  cl->target, sb_strerror(rc));

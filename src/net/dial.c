@@ -19,6 +19,8 @@ struct dial {
 	struct loop_io io;
 	struct loop_timer timer;
 	int first_err; /* first non-timeout failure */
+	struct dial_source src;
+	bool src_set;
 	dial_cb cb;
 	void *arg;
 };
@@ -80,6 +82,27 @@ static void on_start(struct loop *l, struct loop_timer *t)
 	next_attempt(t->arg);
 }
 
+/* The local address for an attempt of family from src. Returns its length. */
+static socklen_t source_addr(const struct dial_source *src, int family, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = (sa_family_t)family;
+	if (family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_port = htons(src->port);
+		if (src->family)
+			memcpy(&s4->sin_addr, src->addr, 4);
+		return sizeof(*s4);
+	}
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	s6->sin6_port = htons(src->port);
+	if (src->family)
+		memcpy(&s6->sin6_addr, src->addr, 16);
+	return sizeof(*s6);
+}
+
 static void next_attempt(struct dial *d)
 {
 	const struct addrinfo *ai = d->cur;
@@ -87,8 +110,21 @@ static void next_attempt(struct dial *d)
 	int fd, err;
 
 	d->timer.cb = on_timeout;
-	fd = sock_connect_start(ai->ai_family, d->socktype, ai->ai_addr, ai->ai_addrlen,
-				&in_progress);
+	if (d->src_set && ai->ai_family != AF_UNIX) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		if (d->src.family && d->src.family != ai->ai_family) {
+			attempt_failed(d, -EAFNOSUPPORT);
+			return;
+		}
+		sl = source_addr(&d->src, ai->ai_family, &ss);
+		fd = sock_connect_from(ai->ai_family, d->socktype, (struct sockaddr *)&ss, sl,
+				       ai->ai_addr, ai->ai_addrlen, &in_progress);
+	} else {
+		fd = sock_connect_start(ai->ai_family, d->socktype, ai->ai_addr, ai->ai_addrlen,
+					&in_progress);
+	}
 	if (fd < 0) {
 		attempt_failed(d, fd);
 		return;
@@ -154,6 +190,12 @@ int dial_start(struct loop *l, const struct addr_spec *spec, enum addr_family fa
 	loop_timer_start(l, &d->timer, 0, 0);
 	*out = d;
 	return 0;
+}
+
+void dial_set_source(struct dial *d, const struct dial_source *src)
+{
+	d->src = *src;
+	d->src_set = true;
 }
 
 void dial_free(struct dial *d)

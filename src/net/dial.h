@@ -37,6 +37,19 @@ typedef void (*dial_cb)(struct dial *d, int fd, int err, const struct sockaddr *
  */
 int dial_start(struct loop *l, const struct addr_spec *spec, enum addr_family family,
 	       uint64_t timeout_ms, dial_cb cb, void *arg, struct dial **out);
+/*
+ * Where the connects start from (`-s ADDR`, `-p PORT`): addr of family (AF_INET/AF_INET6, or
+ * 0 for the wildcard of each attempt's family) and port (0: any). Call right after
+ * dial_start, before the loop runs; addresses of another family than addr's fail with
+ * -EAFNOSUPPORT.
+ */
+struct dial_source {
+	int family;
+	uint8_t addr[16]; /* AF_INET: the first 4 bytes */
+	uint16_t port;
+};
+void dial_set_source(struct dial *d, const struct dial_source *src);
+
 /* Stops any attempt in progress and frees d; NULL is a no-op. */
 void dial_free(struct dial *d);
 

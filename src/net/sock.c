@@ -132,11 +132,23 @@ int sock_local_addr(int fd, struct sockaddr_storage *ss, socklen_t *len)
 int sock_connect_start(int family, int socktype, const struct sockaddr *sa, socklen_t len,
 		       bool *in_progress)
 {
+	return sock_connect_from(family, socktype, NULL, 0, sa, len, in_progress);
+}
+
+int sock_connect_from(int family, int socktype, const struct sockaddr *src, socklen_t srclen,
+		      const struct sockaddr *sa, socklen_t len, bool *in_progress)
+{
 	int fd = socket(family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
 	*in_progress = false;
+	if (src) {
+		/* A fixed source port may still be in TIME-WAIT from the last run (nc -p does
+		 * the same). */
+		if (set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0 || bind(fd, src, srclen) < 0)
+			return close_keep_errno(fd, -errno);
+	}
 	if (connect(fd, sa, len) == 0)
 		return fd;
 	if (errno == EINPROGRESS) {

@@ -53,6 +53,10 @@ int sock_local_addr(int fd, struct sockaddr_storage *ss, socklen_t *len);
  */
 int sock_connect_start(int family, int socktype, const struct sockaddr *sa, socklen_t len,
 		       bool *in_progress);
+/* The same from a given local address (bound first, SO_REUSEADDR for a fixed port). */
+int sock_connect_from(int family, int socktype, const struct sockaddr *src, socklen_t srclen,
+		      const struct sockaddr *sa, socklen_t len, bool *in_progress);
+
 /* After the fd became writable: 0 if connected, else the negative errno (SO_ERROR). */
 int sock_connect_result(int fd);
 

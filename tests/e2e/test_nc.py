@@ -330,3 +330,26 @@ def test_scan_refuses_a_bad_port_list(ports, why):
     r = sockbox("scan", "127.0.0.1", ports, timeout=15)
     assert r.returncode == 2
     assert why in r.stderr.decode(), r.stderr
+
+
+def test_connect_source_address_and_port(serve):
+    srv = serve("-l", "127.0.0.1:0", "-v")
+    for _ in range(10):  # a source port that was free a moment ago may be taken: another
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.2", 0))
+            sport = probe.getsockname()[1]
+        r = sockbox("connect", "-s", "127.0.0.2", "-p", str(sport), "-v", srv.addrs[0],
+                    input=b"from .2")
+        if r.returncode == 1 and b"address in use" in r.stderr:
+            continue
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == b"from .2"
+        assert f"from 127.0.0.2:{sport}" in r.stderr.decode()
+        srv.wait_event("open", peer=f"127.0.0.2:{sport}")
+        break
+    else:
+        pytest.fail("no free source port in 10 tries")
+    r = sockbox("connect", "-s", "::1", "127.0.0.1:9", timeout=15)
+    assert r.returncode == 2 and b"must be of one family" in r.stderr
+    r = sockbox("connect", "-s", "bogus", "127.0.0.1:9", timeout=15)
+    assert r.returncode == 2 and b"an IP address" in r.stderr
