@@ -166,7 +166,11 @@ void cli_notice(const char *text, const char *event, const struct log_field *fie
 
 void cli_ready(const char *addr)
 {
-	cli_ready_note(addr, NULL);
+	/* A wildcard address: say what it means. */
+	if (strstr(addr, "[::]:") || strstr(addr, "0.0.0.0:"))
+		cli_ready_note(addr, "every interface: reachable from other machines");
+	else
+		cli_ready_note(addr, NULL);
 }
 
 void cli_ready_note(const char *addr, const char *note)

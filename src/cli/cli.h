@@ -79,7 +79,7 @@ void cli_log_setup(enum log_level level, enum log_format format);
 void cli_notice(const char *text, const char *event, const struct log_field *fields, size_t n);
 
 /* The readiness line: "listening on ADDR" (or its JSON form). */
-void cli_ready(const char *addr);
+void cli_ready(const char *addr); /* a wildcard address gets "(every interface: ...)" */
 /* The same with a note: "listening on ADDR (note)". */
 void cli_ready_note(const char *addr, const char *note);
 

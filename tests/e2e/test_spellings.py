@@ -24,6 +24,9 @@ def test_serve_takes_a_bare_port_or_an_address_as_a_word(serve):
         assert s.recv(10) == b"cba\n"
     srv3 = serve("-l", "0")  # serve -l 5000
     assert srv3.addrs[0].startswith("127.0.0.1:")
+    srv4 = serve("echo", ":0")  # :PORT keeps its meaning, every interface, and says so
+    line = next(l for l in srv4.lines if l.startswith("listening on"))
+    assert "(every interface" in line and ("[::]:" in line or "0.0.0.0:" in line), line
 
 
 @pytest.mark.parametrize("args,says", [
