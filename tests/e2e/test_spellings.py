@@ -156,3 +156,23 @@ def test_held_by_names_the_listener_on_the_address_asked(serve, procs):
     finally:
         v4.close()
         v6.close()
+
+
+def test_a_link_local_scope_is_kept_in_messages():
+    r = sockbox("serve", "-l", "[fe80::1%lo]:0", timeout=15)
+    assert r.returncode != 0
+    assert "[fe80::1%lo]:0" in r.stderr.decode(), r.stderr
+
+
+def test_wording_rough_edges():
+    r = sockbox("bench", "--help", timeout=15)
+    help_text = " ".join(r.stdout.decode().split())
+    assert "or exit 5 when the first connect times out" in help_text
+    r = sockbox("port", "--bogus", "5050", timeout=15)
+    assert r.returncode == 2 and b"--bogus: unknown option" in r.stderr
+    r = sockbox("port", "-x", "5050", timeout=15)
+    assert r.returncode == 2 and b"-x: unknown option" in r.stderr
+    from conftest import REPO
+    with open(os.path.join(REPO, "man", "sockbox.1"), encoding="utf-8") as f:
+        synopsis = f.read().split(".SH SYNOPSIS")[1].split(".SH ")[0]
+    assert ".B sockbox ping\n.RI [ options ]\n.I HOST PORT\n" in synopsis
