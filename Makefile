@@ -22,12 +22,12 @@ endif
 CPPFLAGS += -Isrc -D_GNU_SOURCE
 CFLAGS   += -std=gnu11 $(OPTFLAGS) $(WARN) $(SANFLAGS) -MMD -MP -pthread
 LDFLAGS  += $(SANFLAGS) -pthread
-LDLIBS   += $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) -lm
+LDLIBS   += $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) -lhiredis -lm
 
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
-LIB_SRC  := $(wildcard src/util/*.c src/loop/*.c src/net/*.c src/proto/*.c src/inspect/*.c src/server/*.c src/client/*.c src/services/*.c)
+LIB_SRC  := $(wildcard src/util/*.c src/loop/*.c src/net/*.c src/proto/*.c src/inspect/*.c src/server/*.c src/client/*.c src/services/*.c src/bus/*.c)
 BIN_SRC  := src/main.c $(wildcard src/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 

@@ -43,6 +43,9 @@ enum {
 	OPT_DENY,
 	OPT_ACCESS_FILE,
 	OPT_HEADER_TIMEOUT,
+	OPT_MAX_LINE,
+	OPT_MAX_OUTBUF,
+	OPT_BUS,
 };
 
 static const struct option long_opts[] = {
@@ -70,6 +73,9 @@ static const struct option long_opts[] = {
 	{"deny", required_argument, NULL, OPT_DENY},
 	{"access-file", required_argument, NULL, OPT_ACCESS_FILE},
 	{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+	{"max-line", required_argument, NULL, OPT_MAX_LINE},
+	{"max-outbuf", required_argument, NULL, OPT_MAX_OUTBUF},
+	{"bus", required_argument, NULL, OPT_BUS},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -145,6 +151,13 @@ static void usage(FILE *f)
 		"                          (escapes: \\n \\r \\t \\0 \\\\ \\xNN)\n"
 		"      --disconnect-message TEXT\n"
 		"                          ack: the message that ends a session (default !DISCONNECT)\n"
+		"      --max-line SIZE     chat: the longest line relayed (default 4K); a longer one\n"
+		"                          is refused with an error line (up to --max-message)\n"
+		"      --max-outbuf SIZE   chat: a member whose unsent output passes SIZE is\n"
+		"                          disconnected, announced and counted (default 1M)\n"
+		"      --bus redis://HOST:PORT[/PREFIX]\n"
+		"                          chat: rooms span every instance on this Redis (pub/sub;\n"
+		"                          without Redis the chat goes on locally and reconnects)\n"
 		"      --list-services     list the services, their framings and transports\n"
 		"      --log-format FMT    text (default) or json, one line per event on stderr\n"
 		"  -q, --quiet             log warnings and errors only\n"
@@ -167,7 +180,7 @@ struct serve_opts {
 	struct admit_opts admit;
 	enum log_level level;
 	enum log_format format;
-	bool framing_set, list, ipv4_only, ipv6_only;
+	bool framing_set, list, ipv4_only, ipv6_only, chat_opts;
 	bool bare_port[SERVER_MAX_LISTENERS]; /* given as a bare PORT: 127.0.0.1 only */
 	char banner[BANNER_MAX];
 };
@@ -356,6 +369,25 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 					       "1ms",
 					       arg);
 		return 0;
+	case OPT_MAX_LINE:
+		if (!cli_size("serve", "--max-line", arg, 1, FRAME_MAX_LIMIT, &v))
+			return EXIT_USAGE;
+		o->cfg.svc.max_line = (size_t)v;
+		o->chat_opts = true;
+		return 0;
+	case OPT_MAX_OUTBUF:
+		if (!cli_size("serve", "--max-outbuf", arg, 4096, UINT64_C(1) << 34, &v))
+			return EXIT_USAGE;
+		o->cfg.svc.max_outbuf = (size_t)v;
+		o->chat_opts = true;
+		return 0;
+	case OPT_BUS:
+		if (strncmp(arg, "redis://", 8))
+			return cli_usage_error("serve", "--bus %s: redis://HOST:PORT[/PREFIX]",
+					       arg);
+		o->cfg.svc.bus = arg;
+		o->chat_opts = true;
+		return 0;
 	case OPT_HEADER_TIMEOUT:
 		if (!cli_duration("serve", "--header-timeout", arg, DAY_MS,
 				  &o->cfg.header_timeout_ms))
@@ -405,6 +437,10 @@ static int check_service_options(struct serve_opts *o)
 	if (o->cfg.svc.disconnect && svc != &service_ack)
 		return cli_usage_error("serve", "--disconnect-message applies to the ack service "
 						"only");
+	if (o->chat_opts && svc != &service_chat)
+		return cli_usage_error("serve",
+				       "--max-line, --max-outbuf and --bus apply to the chat "
+				       "service only");
 	return 0;
 }
 
@@ -464,6 +500,8 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 
 	memset(o, 0, sizeof(*o));
 	server_config_init(&o->cfg);
+	o->cfg.svc.max_line = 4096;
+	o->cfg.svc.max_outbuf = 1u << 20;
 	cidr_rules_init(&o->rules);
 	o->cfg.workers = cli_ncpus();
 	o->level = LOG_LEVEL_INFO;

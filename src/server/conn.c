@@ -36,6 +36,7 @@ static const char *const reason_text[] = {
 	[CONN_R_SETUP_TIMEOUT] = "header or handshake timed out",
 	[CONN_R_BAD_HEADER] = "bad PROXY protocol header",
 	[CONN_R_HEADER_TIMEOUT] = "header timeout",
+	[CONN_R_TOO_SLOW] = "too slow: output over the limit",
 };
 
 const char *conn_reason_str(enum conn_reason r)

@@ -139,6 +139,7 @@ enum conn_reason {
 	CONN_R_TRUNCATED,      /* the peer closed a TLS stream without close_notify */
 	CONN_R_SETUP_TIMEOUT,  /* the header or handshake did not finish in time */
 	CONN_R_BAD_HEADER,     /* the PROXY protocol header was malformed (logged) */
+	CONN_R_TOO_SLOW,       /* the service's output limit for it passed (chat --max-outbuf) */
 	CONN_R_HEADER_TIMEOUT, /* --header-timeout: no first byte, or a message not whole, in time
 				*/
 };

@@ -102,6 +102,7 @@ static int init_workers(struct server *s)
 	const struct service *svc = s->cfg.svc.service;
 	int err;
 
+	s->cfg.svc.workers = s->cfg.workers;
 	if (svc->init && (err = svc->init(&s->cfg.svc, &s->svc_shared)))
 		return err;
 	s->svc_ready = true;

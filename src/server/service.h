@@ -57,6 +57,10 @@ struct service_config {
 	const char *banner;	 /* sent before open(); NULL: none */
 	size_t banner_len;
 	const char *disconnect; /* ack: the message that ends a session */
+	size_t max_line;	/* chat: the longest line relayed (--max-line) */
+	size_t max_outbuf; /* chat: a member's output past this disconnects it (--max-outbuf) */
+	const char *bus;   /* chat: redis://HOST:PORT[/PREFIX] (--bus), or NULL: local only */
+	unsigned workers;  /* set by the server before init() */
 };
 
 /* What a service's worker hooks get. */

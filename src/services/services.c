@@ -4,7 +4,7 @@
 #include <string.h>
 
 static const struct service *const table[] = {
-	&service_echo,	  &service_reverse, &service_greet,   &service_ack,
+	&service_echo,	  &service_reverse, &service_greet,   &service_ack,  &service_chat,
 	&service_discard, &service_chargen, &service_daytime, &service_time,
 };
 
