@@ -61,6 +61,7 @@ struct bus_msg *bus_msg_new(const void *data, size_t len)
 	m->room = 0;
 	m->from = m->to = 0;
 	m->worker = 0;
+	m->control = 0;
 	m->len = (uint32_t)len;
 	memcpy(m->data, data, len);
 	return m;

@@ -41,6 +41,7 @@ struct bus_msg {
 	uint64_t from;	 /* the sender's member id (it does not get its own line); 0: none */
 	uint64_t to;	 /* private: the member id it is for */
 	unsigned worker; /* private: the worker of that member */
+	uint8_t control; /* private: for the service, not the member (e.g. "name it back") */
 	uint32_t len;
 	char data[];
 };

@@ -35,12 +35,27 @@ struct rctx {
 	bool dead; /* hiredis cleaned up: no more calls into it for this event */
 };
 
+enum out_kind { OUT_ROOM, OUT_PRIVATE, OUT_CLAIM, OUT_RELEASE };
+
 struct out_item {
-	struct bus_msg *m; /* room messages: a reference */
-	char *channel;	   /* private lines: the nick channel and a copy of the line */
+	enum out_kind kind;
+	struct bus_msg *m; /* OUT_ROOM: a reference */
+	char *channel;	   /* OUT_PRIVATE: the nick channel and a copy of the line */
 	char *data;
 	size_t len;
 	char room[BUS_ROOM_MAX];
+	/* OUT_CLAIM, OUT_RELEASE */
+	char nick[64], old[64];
+	uint64_t member;
+	unsigned worker;
+};
+
+/* What a claim's reply needs to know. */
+struct claim {
+	struct redis_bus *rb;
+	char nick[64], old[64];
+	uint64_t member;
+	unsigned worker;
 };
 
 struct redis_bus {
@@ -63,7 +78,18 @@ struct redis_bus {
 	atomic_uint_fast64_t lost;
 	redis_private_fn on_private;
 	void *private_arg;
+	redis_conflict_fn on_conflict;
+	void *conflict_arg;
 };
+
+/* Takes KEYS[1] for ARGV[1] unless someone else holds it; returns that someone, else nil. */
+static const char CLAIM_LUA[] = "local v = redis.call('get', KEYS[1]) "
+				"if v and v ~= ARGV[1] then return v end "
+				"redis.call('set', KEYS[1], ARGV[1], 'EX', 86400) return false";
+/* Lets KEYS[1] go if ARGV[1] holds it. */
+static const char RELEASE_LUA[] =
+	"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end "
+	"return 0";
 
 static __thread const char *url_error = "";
 
@@ -359,6 +385,50 @@ static void publish_now(struct redis_bus *rb, const char *channel, size_t clen, 
 	free(buf);
 }
 
+static void on_claim(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct claim *cl = priv;
+	const redisReply *r = reply;
+
+	(void)ac;
+	if (r && r->type == REDIS_REPLY_STRING && cl->rb->on_conflict)
+		cl->rb->on_conflict(cl->rb->conflict_arg, cl->nick, cl->old, cl->member,
+				    cl->worker);
+	free(cl);
+}
+
+static void owner_key(const struct redis_bus *rb, const char *nick, char *key, size_t size)
+{
+	snprintf(key, size, "%s:owner:%s", rb->prefix, nick);
+}
+
+static void claim_now(struct redis_bus *rb, const struct out_item *it)
+{
+	struct claim *cl = calloc(1, sizeof(*cl));
+	char key[PREFIX_MAX + 80];
+
+	if (!cl)
+		return;
+	cl->rb = rb;
+	memcpy(cl->nick, it->nick, sizeof(cl->nick));
+	memcpy(cl->old, it->old, sizeof(cl->old));
+	cl->member = it->member;
+	cl->worker = it->worker;
+	owner_key(rb, it->nick, key, sizeof(key));
+	if (redisAsyncCommand(rb->pub.ac, on_claim, cl, "EVAL %s 1 %s %b", CLAIM_LUA, key, rb->id,
+			      (size_t)ID_LEN) != REDIS_OK)
+		free(cl);
+}
+
+static void release_now(struct redis_bus *rb, const char *nick)
+{
+	char key[PREFIX_MAX + 80];
+
+	owner_key(rb, nick, key, sizeof(key));
+	redisAsyncCommand(rb->pub.ac, NULL, NULL, "EVAL %s 1 %s %b", RELEASE_LUA, key, rb->id,
+			  (size_t)ID_LEN);
+}
+
 static void flush_outbox(struct redis_bus *rb)
 {
 	struct out_item *items;
@@ -375,7 +445,12 @@ static void flush_outbox(struct redis_bus *rb)
 		bool up = rb->pub_ready && rb->sub_ready && rb->pub.ac && !rb->pub.dead;
 
 		if (!up) {
-			atomic_fetch_add_explicit(&rb->lost, 1, memory_order_relaxed);
+			if (it->kind == OUT_ROOM || it->kind == OUT_PRIVATE)
+				atomic_fetch_add_explicit(&rb->lost, 1, memory_order_relaxed);
+		} else if (it->kind == OUT_CLAIM) {
+			claim_now(rb, it);
+		} else if (it->kind == OUT_RELEASE) {
+			release_now(rb, it->nick);
 		} else if (it->m) {
 			char chan[PREFIX_MAX + BUS_ROOM_MAX + 8];
 			int cl = snprintf(chan, sizeof(chan), "%s:room:%s", rb->prefix, it->room);
@@ -439,7 +514,7 @@ static bool enqueue(struct redis_bus *rb, struct out_item *it)
 static void remote(void *arg, struct bus_msg *m, const char *room)
 {
 	struct redis_bus *rb = arg;
-	struct out_item it = {.m = m};
+	struct out_item it = {.kind = OUT_ROOM, .m = m};
 
 	if (!room || !m->room)
 		return; /* private messages go by redis_bus_private */
@@ -451,7 +526,7 @@ static void remote(void *arg, struct bus_msg *m, const char *room)
 
 bool redis_bus_private(struct redis_bus *rb, const char *nick, const char *line, size_t len)
 {
-	struct out_item it = {0};
+	struct out_item it = {.kind = OUT_PRIVATE};
 	char chan[PREFIX_MAX + 80];
 
 	if (!rb->pub_ready || !rb->sub_ready)
@@ -609,6 +684,30 @@ void redis_bus_free(struct redis_bus *rb)
 const char *redis_bus_tag(const struct redis_bus *rb)
 {
 	return rb->tag;
+}
+
+void redis_bus_on_conflict(struct redis_bus *rb, redis_conflict_fn fn, void *arg)
+{
+	rb->on_conflict = fn;
+	rb->conflict_arg = arg;
+}
+
+void redis_bus_claim(struct redis_bus *rb, const char *nick, const char *old, uint64_t member,
+		     unsigned worker)
+{
+	struct out_item it = {.kind = OUT_CLAIM, .member = member, .worker = worker};
+
+	snprintf(it.nick, sizeof(it.nick), "%s", nick);
+	snprintf(it.old, sizeof(it.old), "%s", old);
+	enqueue(rb, &it);
+}
+
+void redis_bus_release(struct redis_bus *rb, const char *nick)
+{
+	struct out_item it = {.kind = OUT_RELEASE};
+
+	snprintf(it.nick, sizeof(it.nick), "%s", nick);
+	enqueue(rb, &it);
 }
 
 void redis_bus_on_private(struct redis_bus *rb, redis_private_fn fn, void *arg)

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct bus;
 struct loop;
@@ -48,6 +49,19 @@ const char *redis_bus_tag(const struct redis_bus *rb);
 /* Where private lines for a nickname from another instance go (set before attaching). */
 typedef void (*redis_private_fn)(void *arg, const char *nick, const char *line, size_t len);
 void redis_bus_on_private(struct redis_bus *rb, redis_private_fn fn, void *arg);
+
+/*
+ * Nicknames across instances (best effort): a nickname taken here is claimed in Redis
+ * (PREFIX:owner:NICK = this instance, 24 h); when another instance holds it, the conflict
+ * hook is told (on the loop's thread) so the member can be named back. Released when the
+ * member lets it go. Without a connection nothing is claimed.
+ */
+typedef void (*redis_conflict_fn)(void *arg, const char *nick, const char *old, uint64_t member,
+				  unsigned worker);
+void redis_bus_on_conflict(struct redis_bus *rb, redis_conflict_fn fn, void *arg);
+void redis_bus_claim(struct redis_bus *rb, const char *nick, const char *old, uint64_t member,
+		     unsigned worker);
+void redis_bus_release(struct redis_bus *rb, const char *nick);
 
 /* Sends line to whoever has nick on another instance. False when Redis is not connected. */
 bool redis_bus_private(struct redis_bus *rb, const char *nick, const char *line, size_t len);

@@ -393,6 +393,27 @@ static void flush_member(struct chat_worker *cw, struct member *m, int n)
 		too_slow(cw, m);
 }
 
+/* Another instance holds the nickname m just took: m is named back (or gets a guest name). */
+static void name_back(struct chat_worker *cw, struct member *m, const char *nick, const char *old)
+{
+	char now[NICK_MAX];
+
+	if (strcmp(m->nick, nick) || m->dropped || !conn_is_open(m->c))
+		return; /* renamed again since, or gone */
+	snprintf(now, sizeof(now), "%s", old);
+	if (nick_claim(cw->sh, m, cw->id, now)) {
+		uint64_t g = atomic_fetch_add(&cw->sh->next_guest, 1) + 1;
+
+		snprintf(now, sizeof(now), "guest-%s-%" PRIu64, redis_bus_tag(cw->sh->redis), g);
+		if (nick_claim(cw->sh, m, cw->id, now))
+			return;
+	}
+	memcpy(m->nick, now, sizeof(now));
+	say(m->c, "error: the nickname %s is in use on another instance; you are %s again", nick,
+	    now);
+	announce(cw->sh, m, "%s is now known as %s", nick, now);
+}
+
 /* Grows one scratch array to cap entries. */
 static bool scratch(uint32_t **a, size_t cap)
 {
@@ -456,6 +477,12 @@ static void deliver(void *arg, struct bus_msg *const *msgs, size_t n)
 
 		if (msgs[i]->room || !(m = id_find(cw, msgs[i]->to)))
 			continue;
+		if (msgs[i]->control) { /* "NICK\0OLD": name it back */
+			const char *nick = msgs[i]->data;
+
+			name_back(cw, m, nick, nick + strlen(nick) + 1);
+			continue;
+		}
 		cw->iov[0] = (struct iovec){(void *)msgs[i]->data, msgs[i]->len};
 		flush_member(cw, m, 1);
 	}
@@ -546,6 +573,10 @@ static void cmd_nick(struct conn *c, struct member *m, const char *arg, size_t l
 	memcpy(m->nick, name, sizeof(name));
 	say(c, "*** you are now %s", name);
 	announce(cw->sh, m, "%s is now known as %s", old, name);
+	if (cw->sh->redis) { /* and across instances, as far as Redis knows */
+		redis_bus_release(cw->sh->redis, old);
+		redis_bus_claim(cw->sh->redis, name, old, m->id, cw->id);
+	}
 }
 
 static void cmd_join(struct conn *c, struct member *m, const char *arg, size_t len)
@@ -786,6 +817,8 @@ static void chat_close(struct conn *c)
 	room_exit(cw, m);
 	id_del(cw, m);
 	nick_release(cw->sh, m);
+	if (cw->sh->redis)
+		redis_bus_release(cw->sh->redis, m->nick);
 }
 
 /* A private line from another instance for a nickname: delivered if it is one of ours. */
@@ -800,6 +833,27 @@ static void remote_private(void *arg, const char *nick, const char *line, size_t
 		return;
 	msg->to = to;
 	msg->worker = worker;
+	bus_publish_remote(sh->bus, msg, NULL);
+	bus_msg_unref(msg);
+}
+
+/* Redis says another instance holds a nickname one of ours took: its worker names it back. */
+static void conflict(void *arg, const char *nick, const char *old, uint64_t member, unsigned worker)
+{
+	struct chat_shared *sh = arg;
+	char both[2 * NICK_MAX + 2];
+	size_t a = strnlen(nick, NICK_MAX - 1), b = strnlen(old, NICK_MAX - 1);
+	struct bus_msg *msg;
+
+	memcpy(both, nick, a);
+	both[a] = '\0';
+	memcpy(both + a + 1, old, b);
+	both[a + 1 + b] = '\0';
+	if (!(msg = bus_msg_new(both, a + b + 2)))
+		return;
+	msg->to = member;
+	msg->worker = worker;
+	msg->control = 1;
 	bus_publish_remote(sh->bus, msg, NULL);
 	bus_msg_unref(msg);
 }
@@ -826,8 +880,10 @@ static int chat_init(const struct service_config *cfg, void **shared)
 		free(sh);
 		return err;
 	}
-	if (sh->redis)
+	if (sh->redis) {
 		redis_bus_on_private(sh->redis, remote_private, sh);
+		redis_bus_on_conflict(sh->redis, conflict, sh);
+	}
 	*shared = sh;
 	return 0;
 }

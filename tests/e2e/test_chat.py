@@ -309,6 +309,20 @@ def test_two_instances_on_one_redis_are_one_chat_and_survive_redis_going_away(se
     a.send("/msg ben across")
     assert a.line() == "*** sent to ben (on another instance)"
     assert b.line() == "[msg] ann: across"
+    # a nickname held on the other instance: taken here for a moment, then named back
+    b2 = Member(B.sockaddr())
+    b.quiet(0.2)
+    a.quiet(0.2)
+    time.sleep(0.3)  # ann's claim has reached Redis
+    old = b2.nick
+    b2.send("/nick ann")
+    got = b2.until(lambda l: l.startswith("error: the nickname ann is in use on another"))
+    assert got[-1] == f"error: the nickname ann is in use on another instance; you are {old} again"
+    b2.send("/nick ann2")
+    assert b2.until(lambda l: l.startswith("*** you are now"))[-1] == "*** you are now ann2"
+    b2.close()
+    b.quiet(0.3)
+    a.quiet(0.3)
     # Redis goes away: each instance chats locally; one warning each
     stop()
     A.wait_event("bus-down")
