@@ -6,6 +6,8 @@
 #   make test-asan  the whole test suite against the sanitized build
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECS (default 10)
 #   make bench      the comparisons in bench/ (never part of make test)
+#   make install    PREFIX=/usr/local DESTDIR=: the binary, man page, bash completion, systemd
+#                   examples; make uninstall removes them
 #   V=1             show full commands; CI=true adds -Werror
 
 SHELL    := /bin/bash
@@ -22,7 +24,7 @@ endif
 CPPFLAGS += -Isrc -D_GNU_SOURCE
 CFLAGS   += -std=gnu11 $(OPTFLAGS) $(WARN) $(SANFLAGS) -MMD -MP -pthread
 LDFLAGS  += $(SANFLAGS) -pthread
-LDLIBS   += $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) -lhiredis -lm
+LDLIBS   += $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) -lhiredis -lsystemd -lm
 
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -44,7 +46,15 @@ QLD = @printf '  LD      %s\n' $@;
 QAR = @printf '  AR      %s\n' $@;
 endif
 
-.PHONY: all run test unit e2e asan test-asan fuzz bench deps clean format
+PREFIX  ?= /usr/local
+BINDIR  := $(DESTDIR)$(PREFIX)/bin
+MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1
+COMPDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+DOCDIR  := $(DESTDIR)$(PREFIX)/share/doc/sockbox
+VERSION := 0.1.0
+GITREV  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+.PHONY: all run test unit e2e asan test-asan fuzz bench deps clean format install uninstall FORCE
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/sockbox $(UNIT_BIN)
@@ -59,6 +69,15 @@ $(BUILD)/tests/%.o: tests/unit/%.c
 
 $(BUILD)/libsockbox.a: $(LIB_OBJ)
 	$(QAR)rm -f $@ && $(AR) rcs $@ $^
+
+# The version from git, rewritten only when it changes (so nothing rebuilds for nothing).
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(BUILD)
+	@printf '#define SOCKBOX_VERSION "%s"\n#define SOCKBOX_GITREV "%s"\n' '$(VERSION)' '$(GITREV)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(BUILD)/src/main.o: $(BUILD)/version.h
+$(BUILD)/src/main.o: CPPFLAGS += -I$(BUILD)
 
 $(BUILD)/sockbox: $(BIN_OBJ) $(BUILD)/libsockbox.a
 	$(QLD)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -122,6 +141,20 @@ fuzz: deps $(FUZZ_BIN)
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/sockbox
 	$(Q)SOCKBOX=$${SOCKBOX:-$(BUILD)/sockbox} bench/run.sh
+
+install: $(BUILD)/sockbox
+	install -D -m 755 $(BUILD)/sockbox $(BINDIR)/sockbox
+	install -D -m 644 man/sockbox.1 $(MANDIR)/sockbox.1
+	install -D -m 644 contrib/bash-completion/sockbox $(COMPDIR)/sockbox
+	install -D -m 644 contrib/systemd/sockbox.socket $(DOCDIR)/systemd/sockbox.socket
+	install -D -m 644 contrib/systemd/sockbox.service $(DOCDIR)/systemd/sockbox.service
+	install -D -m 644 contrib/systemd/sockbox-inetd.socket $(DOCDIR)/systemd/sockbox-inetd.socket
+	install -D -m 644 contrib/systemd/sockbox-inetd@.service $(DOCDIR)/systemd/sockbox-inetd@.service
+	install -D -m 644 README.md $(DOCDIR)/README.md
+
+uninstall:
+	rm -f $(BINDIR)/sockbox $(MANDIR)/sockbox.1 $(COMPDIR)/sockbox
+	rm -rf $(DOCDIR)
 
 format:
 	clang-format -i $(LIB_SRC) $(BIN_SRC) $(wildcard src/*/*.h) $(UNIT_SRC)

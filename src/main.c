@@ -2,9 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bus/redis.h"
 #include "cli/cli.h"
-
-#define SOCKBOX_VERSION "0.1.0"
+#include "net/tls.h"
+#include "version.h"
 
 static const struct command {
 	const char *name;
@@ -32,10 +33,17 @@ static void usage(FILE *f)
 		"Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n'sockbox help COMMAND' (or 'sockbox COMMAND --help') describes a command.\n"
+	fprintf(f, "\n'sockbox help COMMAND' (or 'sockbox COMMAND --help') describes a command;\n"
+		   "'sockbox version' the build.\n"
 		   "Exit status: 0 ok, 1 failure, 2 usage error, 3 name did not resolve,\n"
 		   "4 connection refused, 5 timed out, 6 TLS handshake or certificate\n"
 		   "verification failed, 7 connection reset.\n");
+}
+
+static void print_version(void)
+{
+	printf("sockbox %s (%s)\nbuilt with %s, %s\n", SOCKBOX_VERSION, SOCKBOX_GITREV,
+	       tls_library(), redis_bus_library());
 }
 
 static const struct command *find(const char *name)
@@ -81,8 +89,9 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OK;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("sockbox %s\n", SOCKBOX_VERSION);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") ||
+	    !strcmp(argv[1], "version")) {
+		print_version();
 		return EXIT_OK;
 	}
 	if ((c = find(argv[1])))

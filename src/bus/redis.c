@@ -681,6 +681,13 @@ void redis_bus_free(struct redis_bus *rb)
 	free(rb);
 }
 
+#define STR2(x) #x
+#define STR(x)	STR2(x)
+const char *redis_bus_library(void)
+{
+	return "hiredis " STR(HIREDIS_MAJOR) "." STR(HIREDIS_MINOR) "." STR(HIREDIS_PATCH);
+}
+
 const char *redis_bus_tag(const struct redis_bus *rb)
 {
 	return rb->tag;

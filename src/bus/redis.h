@@ -66,6 +66,9 @@ void redis_bus_release(struct redis_bus *rb, const char *nick);
 /* Sends line to whoever has nick on another instance. False when Redis is not connected. */
 bool redis_bus_private(struct redis_bus *rb, const char *nick, const char *line, size_t len);
 
+/* The hiredis built with ("hiredis 0.14.1"). */
+const char *redis_bus_library(void);
+
 /* True while both connections are up. */
 bool redis_bus_connected(const struct redis_bus *rb);
 

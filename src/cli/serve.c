@@ -1,8 +1,12 @@
 /* serve — `sockbox serve [SERVICE] [-l ADDR]... [options]`. */
 #include <errno.h>
+#include <systemd/sd-daemon.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -46,6 +50,7 @@ enum {
 	OPT_MAX_LINE,
 	OPT_MAX_OUTBUF,
 	OPT_BUS,
+	OPT_INETD,
 };
 
 static const struct option long_opts[] = {
@@ -76,6 +81,7 @@ static const struct option long_opts[] = {
 	{"max-line", required_argument, NULL, OPT_MAX_LINE},
 	{"max-outbuf", required_argument, NULL, OPT_MAX_OUTBUF},
 	{"bus", required_argument, NULL, OPT_BUS},
+	{"inetd", no_argument, NULL, OPT_INETD},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -155,6 +161,9 @@ static void usage(FILE *f)
 		"                          is refused with an error line (up to --max-message)\n"
 		"      --max-outbuf SIZE   chat: a member whose unsent output passes SIZE is\n"
 		"                          disconnected, announced and counted (default 1M)\n"
+		"      --inetd             serve the one connection on stdin/stdout (inetd nowait,\n"
+		"                          systemd Accept=yes, systemd-socket-activate --inetd),\n"
+		"                          then exit\n"
 		"      --bus redis://HOST:PORT[/PREFIX]\n"
 		"                          chat: rooms span every instance on this Redis (pub/sub;\n"
 		"                          without Redis the chat goes on locally and reconnects)\n"
@@ -180,7 +189,9 @@ struct serve_opts {
 	struct admit_opts admit;
 	enum log_level level;
 	enum log_format format;
-	bool framing_set, list, ipv4_only, ipv6_only, chat_opts;
+	bool framing_set, list, ipv4_only, ipv6_only, chat_opts, inetd;
+	int adopt_fds[SERVER_MAX_LISTENERS]; /* from systemd (LISTEN_FDS) */
+	bool adopt_tls[SERVER_MAX_LISTENERS];
 	bool bare_port[SERVER_MAX_LISTENERS]; /* given as a bare PORT: 127.0.0.1 only */
 	char banner[BANNER_MAX];
 };
@@ -388,6 +399,9 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 		o->cfg.svc.bus = arg;
 		o->chat_opts = true;
 		return 0;
+	case OPT_INETD:
+		o->inetd = true;
+		return 0;
 	case OPT_HEADER_TIMEOUT:
 		if (!cli_duration("serve", "--header-timeout", arg, DAY_MS,
 				  &o->cfg.header_timeout_ms))
@@ -493,6 +507,42 @@ static int unknown_service(const char *name)
 	return cli_usage_error("serve", "unknown service '%s' (available: %s)", name, list);
 }
 
+/*
+ * systemd socket activation: the listening sockets in LISTEN_FDS (names from LISTEN_FDNAMES;
+ * one named tls... is served over TLS) join the -l ones. Returns 0 or a usage error.
+ */
+static int take_activation(struct serve_opts *o)
+{
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(1, &names), rc = 0;
+
+	if (n < 0) {
+		cli_error("socket activation: %s", sb_strerror(n));
+		return EXIT_FAIL;
+	}
+	for (int i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+
+		if (o->cfg.nlisten + o->cfg.nadopt >= SERVER_MAX_LISTENERS)
+			rc = cli_usage_error("serve", "too many listening sockets (at most %d)",
+					     SERVER_MAX_LISTENERS);
+		else if (sd_is_socket(fd, AF_UNSPEC, 0, -1) <= 0)
+			rc = cli_usage_error("serve", "fd %d passed by systemd is not a socket",
+					     fd);
+		if (rc)
+			break;
+		o->adopt_fds[o->cfg.nadopt] = fd;
+		o->adopt_tls[o->cfg.nadopt] = names && names[i] && !strncmp(names[i], "tls", 3);
+		o->cfg.nadopt++;
+	}
+	for (int i = 0; names && names[i]; i++)
+		free(names[i]);
+	free(names);
+	o->cfg.adopt_fds = o->adopt_fds;
+	o->cfg.adopt_tls = o->adopt_tls;
+	return rc;
+}
+
 static int parse_args(struct serve_opts *o, int argc, char **argv)
 {
 	const char *name = "echo";
@@ -552,8 +602,19 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 		return rc;
 	if ((o->cfg.tls_cert != NULL) != (o->cfg.tls_key != NULL))
 		return cli_usage_error("serve", "--tls-cert and --tls-key go together");
-	if (o->cfg.nlisten == 0 && (rc = add_listen(o, "127.0.0.1:5050")))
+	if ((rc = take_activation(o)))
 		return rc;
+	if (o->inetd) {
+		if (o->cfg.nlisten || o->cfg.nadopt)
+			return cli_usage_error("serve",
+					       "--inetd serves the connection on stdin: no "
+					       "-l, and no socket activation");
+		o->cfg.inetd_fd = STDIN_FILENO;
+		o->cfg.workers = 1;
+	} else if (o->cfg.nlisten == 0 && !o->cfg.nadopt &&
+		   (rc = add_listen(o, "127.0.0.1:5050"))) {
+		return rc;
+	}
 	return 0;
 }
 
@@ -661,6 +722,29 @@ static void announce(const struct serve_opts *o, const char *name)
 	cli_ready(name);
 }
 
+static bool same_file(int a, int b)
+{
+	struct stat x, y;
+
+	return fstat(a, &x) == 0 && fstat(b, &y) == 0 && x.st_dev == y.st_dev &&
+	       x.st_ino == y.st_ino;
+}
+
+/* systemd's service manager (Type=notify) hears when we are ready, how busy, and stopping. */
+static void notify(void *arg, const char *event, uint64_t active)
+{
+	(void)arg;
+	if (!strcmp(event, "ready"))
+		sd_notifyf(0, "READY=1\nSTATUS=serving, %" PRIu64 " connection%s", active,
+			   active == 1 ? "" : "s");
+	else if (!strcmp(event, "status"))
+		sd_notifyf(0, "STATUS=serving, %" PRIu64 " connection%s", active,
+			   active == 1 ? "" : "s");
+	else if (!strcmp(event, "draining"))
+		sd_notifyf(0, "STOPPING=1\nSTATUS=draining, %" PRIu64 " connection%s left", active,
+			   active == 1 ? "" : "s");
+}
+
 /* Opens, announces, serves until the drain is done, summarises. */
 static int run_server(const struct serve_opts *opts)
 {
@@ -674,6 +758,18 @@ static int run_server(const struct serve_opts *opts)
 
 	cli_log_setup(o.level, o.format);
 	raise_fd_limit();
+	if (o.inetd && same_file(STDIN_FILENO, STDERR_FILENO)) {
+		/* inetd gave stderr the client's socket too: the log must not go to the client. */
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		if (null >= 0) {
+			dup2(null, STDERR_FILENO);
+			close(null);
+		}
+	}
+	o.cfg.notify = notify;
+	o.cfg.adopt_fds = o.adopt_fds;
+	o.cfg.adopt_tls = o.adopt_tls;
 	rc = server_open(&o.cfg, &s, &oe);
 	if (rc == -EPROTONOSUPPORT) {
 		const char *note = o.cfg.svc.service->transport_note;

@@ -443,6 +443,11 @@ static void tls_close(struct transport *t, int fd)
 		close(fd);
 }
 
+const char *tls_library(void)
+{
+	return OpenSSL_version(OPENSSL_VERSION);
+}
+
 const char *tls_error(const struct transport *t)
 {
 	const struct tls_conn *tc = t->ops == &transport_tls ? t->ctx : NULL;

@@ -70,4 +70,7 @@ const char *tls_describe(const struct transport *t, char *buf, size_t size);
 
 extern const struct transport_ops transport_tls;
 
+/* The OpenSSL in use ("OpenSSL 3.0.22 25 Aug 2026"). */
+const char *tls_library(void);
+
 #endif

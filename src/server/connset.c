@@ -112,6 +112,9 @@ void connset_turn_end(struct connset *set)
 		conn__reaped(c);
 		slot_put(set, c);
 		set->env.nconns--;
+		/* --inetd: the one connection is over, and so is the server. */
+		if (set->env.cfg->inetd_fd >= 0 && !set->env.nconns)
+			loop_stop(set->env.loop);
 	}
 }
 

@@ -47,11 +47,47 @@ void listener_close(struct listener *l)
 	listener_unlink(l);
 }
 
+int listener_adopt(int fd, bool tls, struct listener *out)
+{
+	struct sockaddr_storage ss;
+	int type = 0, domain = 0, listening = 0;
+	socklen_t len = sizeof(type), dlen = sizeof(domain), llen = sizeof(listening);
+
+	memset(out, 0, sizeof(*out));
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0)
+		return -ENOTSOCK;
+	if (type == SOCK_STREAM &&
+	    (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) < 0 || !listening))
+		return -EINVAL;
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	out->transport = domain == AF_UNIX ? ADDR_UNIX : type == SOCK_DGRAM ? ADDR_UDP : ADDR_TCP;
+	if (type != SOCK_STREAM && type != SOCK_DGRAM)
+		return -EINVAL;
+	out->tls = tls && out->transport != ADDR_UDP;
+	out->fds[0] = fd;
+	out->nfds = 1;
+	out->shared = true;
+	{
+		char where[ADDR_STR_MAX];
+
+		if (sock_local_addr(fd, &ss, &len) == 0)
+			addr_format_transport(out->transport, (struct sockaddr *)&ss, len, where,
+					      sizeof(where));
+		else
+			snprintf(where, sizeof(where), "fd:%d", fd);
+		snprintf(out->name, sizeof(out->name), "%s%s", out->tls ? "tls://" : "", where);
+	}
+	return 0;
+}
+
 int listener_take_fd(struct listener *l, unsigned worker)
 {
 	int fd;
 
-	if (l->transport == ADDR_UNIX) {
+	if (l->shared) {
 		fd = fcntl(l->fds[0], F_DUPFD_CLOEXEC, 0);
 		return fd < 0 ? -errno : fd;
 	}
@@ -71,6 +107,7 @@ static int open_unix(const struct addr_spec *spec, struct listener *l)
 		return fd;
 	l->fds[0] = fd;
 	l->nfds = 1;
+	l->shared = true;
 	if (spec->path[0] != '@' && lstat(spec->path, &st) == 0) {
 		strcpy(l->unlink_path, spec->path);
 		l->dev = st.st_dev;

@@ -31,6 +31,7 @@ struct listener {
 	char name[ADDR_STR_MAX + 8];	      /* as bound, real port included */
 	int fds[SERVER_MAX_WORKERS];	      /* -1 once handed to a worker */
 	unsigned nfds;			      /* one per worker, or 1 for unix */
+	bool shared;			      /* one socket for every worker (unix, inherited) */
 	char unlink_path[ADDR_UNIX_PATH_MAX]; /* socket file to remove, or "" */
 	dev_t dev;			      /* ... while it is still this file */
 	ino_t ino;
@@ -51,6 +52,13 @@ struct listener_opts {
  */
 int listener_open(const struct addr_spec *spec, const struct listener_opts *o, struct listener *out,
 		  size_t max, size_t *n, char *failed, size_t size);
+
+/*
+ * A listening socket someone else opened (systemd socket activation): its type (TCP, UDP,
+ * unix) and address are read from it; every worker watches it. tls: serve TLS on it. Takes
+ * fd. Returns 0, -ENOTSOCK, or -EINVAL (a stream socket that does not listen).
+ */
+int listener_adopt(int fd, bool tls, struct listener *out);
 
 /*
  * The fd worker i is to own from now on: its own TCP/UDP socket, or a dup of the unix one.

@@ -15,6 +15,8 @@
 #include "util/err.h"
 #include "util/log.h"
 
+#define STATUS_EVERY_MS 5000
+
 struct server {
 	struct server_config cfg;
 	struct listener listeners[SERVER_MAX_LISTENERS];
@@ -28,7 +30,9 @@ struct server {
 	sigset_t old_mask;   /* restored by server_free */
 	struct tls_ctx *tls; /* for tls:// listeners */
 	void *svc_shared;    /* what the service's init() made */
-	bool svc_ready;	     /* init() ran: fini() must */
+	struct loop_timer status_tick;
+	struct loop *status_loop; /* where status_tick runs, or NULL */
+	bool svc_ready;		  /* init() ran: fini() must */
 };
 
 void server_config_init(struct server_config *cfg)
@@ -42,6 +46,7 @@ void server_config_init(struct server_config *cfg)
 	cfg->max_queued = SERVER_MAX_QUEUED;
 	cfg->handshake_timeout_ms = 10000;
 	cfg->proxy_timeout_ms = 3000;
+	cfg->inetd_fd = -1;
 }
 
 static unsigned transport_bit(enum addr_transport t)
@@ -56,6 +61,8 @@ static int open_tls(struct server *s, struct server_open_error *err)
 
 	for (size_t i = 0; i < s->cfg.nlisten; i++)
 		any = any || s->cfg.listen[i].tls;
+	for (size_t i = 0; s->cfg.adopt_tls && i < s->cfg.nadopt; i++)
+		any = any || s->cfg.adopt_tls[i];
 	if (!any)
 		return 0;
 	err->what = "use TLS";
@@ -94,6 +101,24 @@ static int open_listeners(struct server *s, struct server_open_error *err)
 			return rc;
 		}
 	}
+	for (size_t i = 0; i < s->cfg.nadopt && s->nlisteners < SERVER_MAX_LISTENERS; i++) {
+		struct listener *l = &s->listeners[s->nlisteners];
+		int rc = listener_adopt(s->cfg.adopt_fds[i],
+					s->cfg.adopt_tls && s->cfg.adopt_tls[i], l);
+
+		if (rc) {
+			snprintf(err->addr, sizeof(err->addr), "inherited fd %d",
+				 s->cfg.adopt_fds[i]);
+			err->what = "use";
+			return rc;
+		}
+		s->nlisteners++;
+		if (!(s->cfg.svc.service->transports & transport_bit(l->transport))) {
+			snprintf(err->addr, sizeof(err->addr), "%s", l->name);
+			err->what = "serve";
+			return -EPROTONOSUPPORT;
+		}
+	}
 	return 0;
 }
 
@@ -125,7 +150,8 @@ static int init_workers(struct server *s)
 				.index = (unsigned)i,
 			};
 
-			err = fd < 0 ? fd : worker_add_listener(w, fd, l->transport, &origin);
+			err = fd < 0 ? fd
+				     : worker_add_listener(w, fd, l->transport, l->shared, &origin);
 			if (err) {
 				s->nworkers++; /* so server_free finishes it */
 				return err;
@@ -176,7 +202,8 @@ int server_open(const struct server_config *cfg, struct server **out, struct ser
 	memset(err, 0, sizeof(*err));
 	err->what = "start";
 	if (!cfg->svc.service || cfg->workers < 1 || cfg->workers > SERVER_MAX_WORKERS ||
-	    cfg->nlisten < 1 || cfg->nlisten > SERVER_MAX_LISTENERS)
+	    (cfg->nlisten < 1 && !cfg->nadopt && cfg->inetd_fd < 0) ||
+	    cfg->nlisten + cfg->nadopt > SERVER_MAX_LISTENERS)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -231,8 +258,31 @@ static void begin_drain(struct server *s, const char *why)
 		LOG_INFO("draining", LOG_STR("reason", why),
 			 LOG_UINT("active", atomic_load(&s->shared.active)),
 			 LOG_DBL("timeout", (double)s->cfg.drain_timeout_ms / 1000.0));
+		if (s->cfg.notify)
+			s->cfg.notify(s->cfg.notify_arg, "draining",
+				      atomic_load(&s->shared.active));
 	}
 	tell_workers(s);
+}
+
+/* Every 5 s: the owner (sd_notify STATUS=) hears how many connections are open. */
+static void on_status_tick(struct loop *l, struct loop_timer *t)
+{
+	struct server *s = t->arg;
+
+	(void)l;
+	s->cfg.notify(s->cfg.notify_arg, "status", atomic_load(&s->shared.active));
+}
+
+/* The loop that watches the signals: the ready and status notices go from there. */
+static void start_notices(struct server *s, struct loop *ctl)
+{
+	if (!s->cfg.notify)
+		return;
+	s->cfg.notify(s->cfg.notify_arg, "ready", atomic_load(&s->shared.active));
+	loop_timer_init(&s->status_tick, on_status_tick, s);
+	loop_timer_start(ctl, &s->status_tick, STATUS_EVERY_MS, STATUS_EVERY_MS);
+	s->status_loop = ctl;
 }
 
 /* SIGUSR1: one status line, from counters the workers keep (read without locks). */
@@ -309,6 +359,10 @@ static int run_inline(struct server *s)
 
 	s->shared.on_exit = NULL;
 	err = loop_signal_watch(w->loop, &s->signals, on_signal, s);
+	if (!err && s->cfg.inetd_fd >= 0)
+		err = worker_adopt_conn(w, s->cfg.inetd_fd);
+	if (!err)
+		start_notices(s, w->loop);
 	return err ? err : worker_run(w);
 }
 
@@ -321,6 +375,8 @@ static int run_threads(struct server *s)
 	err = loop_signal_watch(s->loop, &s->signals, on_signal, s);
 	if (!err)
 		err = loop_set_wake(s->loop, on_wake, s);
+	if (!err)
+		start_notices(s, s->loop);
 	if (!err)
 		err = start_workers(s, &started);
 	if (err) {

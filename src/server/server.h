@@ -53,9 +53,16 @@ struct server_config {
 	uint64_t proxy_timeout_ms;     /* PROXY header (default 3 s) */
 	uint64_t header_timeout_ms;    /* framed services: first byte and each message (0: off) */
 	bool udp_rcvbuf_asked;	       /* --rcvbuf was given: a cap is worth a warning */
-	unsigned workers;	       /* >= 1 */
-	uint64_t max_conns;	       /* 0: no limit */
-	uint64_t idle_timeout_ms;      /* 0: none */
+	const int *adopt_fds;	       /* listening sockets opened by someone else (systemd) */
+	const bool *adopt_tls;	       /* ... each served over TLS or not */
+	size_t nadopt;
+	int inetd_fd; /* --inetd: serve this one connection, then exit; -1: no */
+	/* Called on the main thread: "ready" (listening), "status" (every 5 s), "draining". */
+	void (*notify)(void *arg, const char *event, uint64_t active);
+	void *notify_arg;
+	unsigned workers;	  /* >= 1 */
+	uint64_t max_conns;	  /* 0: no limit */
+	uint64_t idle_timeout_ms; /* 0: none */
 	uint64_t drain_timeout_ms;
 	size_t high_water;   /* write-queue bytes past which reading pauses */
 	uint64_t max_queued; /* all queued output; past half, high water shrinks; past it, evictions

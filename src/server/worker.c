@@ -2,6 +2,7 @@
 #include "server/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -48,9 +49,9 @@ static void resume_accepting(struct worker *w)
 
 		if (wl->transport == ADDR_UDP)
 			continue;
-		/* unix listeners are shared: EPOLLEXCLUSIVE wakes one worker per connection. */
-		loop_io_set(w->loop, &wl->io,
-			    EPOLLIN | (wl->transport == ADDR_UNIX ? EPOLLEXCLUSIVE : 0));
+		/* A shared listener (unix, inherited): EPOLLEXCLUSIVE wakes one worker per
+		 * connection. */
+		loop_io_set(w->loop, &wl->io, EPOLLIN | (wl->shared ? EPOLLEXCLUSIVE : 0));
 	}
 }
 
@@ -100,7 +101,8 @@ static void on_accept(struct loop *l, struct loop_io *io, uint32_t revents)
 	accept_some(wl->w, wl, ACCEPTS_PER_WAKE);
 }
 
-int worker_add_listener(struct worker *w, int fd, int transport, const struct conn_origin *origin)
+int worker_add_listener(struct worker *w, int fd, int transport, bool shared,
+			const struct conn_origin *origin)
 {
 	struct worker_listener *wl, *arr;
 	int err;
@@ -115,11 +117,32 @@ int worker_add_listener(struct worker *w, int fd, int transport, const struct co
 	memset(wl, 0, sizeof(*wl));
 	wl->w = w;
 	wl->transport = transport;
+	wl->shared = shared;
 	wl->origin = *origin;
 	loop_io_init(&wl->io, fd, transport == ADDR_UDP ? udp__on_io : on_accept, NULL);
 	w->nlisteners++; /* owned from here on, closed by worker_fini */
 	if (transport == ADDR_UDP && (err = udp_port_new(&wl->udp)))
 		return err;
+	return 0;
+}
+
+int worker_adopt_conn(struct worker *w, int fd)
+{
+	static const struct conn_origin plain = {0};
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int type;
+	socklen_t tlen = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_STREAM)
+		return -ENOTSOCK;
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_family = AF_UNIX;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return -errno;
+	connset_adopt(&w->set, fd, (struct sockaddr *)&ss, &plain);
 	return 0;
 }
 

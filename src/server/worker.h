@@ -41,6 +41,7 @@ struct worker_listener {
 	struct loop_io io;
 	struct worker *w;
 	int transport;		   /* enum addr_transport */
+	bool shared;		   /* every worker watches it: EPOLLEXCLUSIVE */
 	struct udp_port *udp;	   /* UDP only */
 	struct conn_origin origin; /* what its connections are: TLS, PROXY header */
 };
@@ -82,7 +83,11 @@ void worker_fini(struct worker *w);
  * here on, even when this fails. When the drain starts, w accepts what waits in a stream
  * listener's queue, then closes it. Call before worker_start().
  */
-int worker_add_listener(struct worker *w, int fd, int transport, const struct conn_origin *origin);
+int worker_add_listener(struct worker *w, int fd, int transport, bool shared,
+			const struct conn_origin *origin);
+/* --inetd: fd is one connected client (stdin); served like an accepted one. Returns 0 or
+ * -ENOTSOCK. */
+int worker_adopt_conn(struct worker *w, int fd);
 
 /* Starts listening and the worker's thread. Returns 0 or -errno. */
 int worker_start(struct worker *w);
