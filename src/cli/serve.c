@@ -190,6 +190,9 @@ struct serve_opts {
 	enum log_level level;
 	enum log_format format;
 	bool framing_set, list, ipv4_only, ipv6_only, chat_opts, inetd;
+	char **exec_argv; /* after "--": exec's program and arguments */
+	int exec_argc;
+	char exec_path[4096];
 	int adopt_fds[SERVER_MAX_LISTENERS]; /* from systemd (LISTEN_FDS) */
 	bool adopt_tls[SERVER_MAX_LISTENERS];
 	bool bare_port[SERVER_MAX_LISTENERS]; /* given as a bare PORT: 127.0.0.1 only */
@@ -543,6 +546,46 @@ static int take_activation(struct serve_opts *o)
 	return rc;
 }
 
+/* The program exec runs: found now (PATH for a bare name), executable, or refused. */
+static int check_exec(struct serve_opts *o)
+{
+	const char *cmd, *path;
+	bool is_exec = o->cfg.svc.service == &service_exec;
+
+	if (!is_exec && o->exec_argv)
+		return cli_usage_error("serve", "-- CMD is for serve exec");
+	if (!is_exec)
+		return 0;
+	if (!o->exec_argv || o->exec_argc < 1)
+		return cli_usage_error("serve",
+				       "serve exec needs a program: serve exec [options] -- "
+				       "CMD [ARG]...");
+	cmd = o->exec_argv[0];
+	if (strchr(cmd, '/')) {
+		snprintf(o->exec_path, sizeof(o->exec_path), "%s", cmd);
+	} else {
+		o->exec_path[0] = '\0';
+		path = getenv("PATH") ? getenv("PATH") : "/usr/local/bin:/usr/bin:/bin";
+		while (*path && !o->exec_path[0]) {
+			size_t n = strcspn(path, ":");
+
+			snprintf(o->exec_path, sizeof(o->exec_path), "%.*s/%s", (int)n, path, cmd);
+			if (access(o->exec_path, X_OK))
+				o->exec_path[0] = '\0';
+			path += n + (path[n] == ':');
+		}
+		if (!o->exec_path[0])
+			return cli_usage_error("serve", "%s: not found in PATH", cmd);
+	}
+	if (access(o->exec_path, X_OK)) {
+		cli_error("cannot run %s: %s", o->exec_path, sb_strerror(-errno));
+		return EXIT_USAGE;
+	}
+	o->exec_argv[0] = o->exec_path;
+	o->cfg.svc.exec_argv = (const char *const *)o->exec_argv;
+	return 0;
+}
+
 static int parse_args(struct serve_opts *o, int argc, char **argv)
 {
 	const char *name = "echo";
@@ -556,6 +599,13 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 	o->cfg.workers = cli_ncpus();
 	o->level = LOG_LEVEL_INFO;
 	o->format = LOG_FORMAT_TEXT;
+	for (int i = 1; i < argc; i++) /* serve exec ... -- CMD [ARG]...: the program's words */
+		if (!strcmp(argv[i], "--")) {
+			o->exec_argv = argv + i + 1;
+			o->exec_argc = argc - i - 1;
+			argc = i;
+			break;
+		}
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "l:46qvh", long_opts, NULL)) != -1) {
 		if (c == 'h') {
@@ -597,6 +647,8 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 		    (rc = cli_family_check("serve", o->cfg.listen[i].host, o->cfg.family)))
 			return rc;
 	o->cfg.svc.service = services_find(name);
+	if ((rc = check_exec(o)))
+		return rc;
 	rc = check_service_options(o);
 	if (rc)
 		return rc;

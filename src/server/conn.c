@@ -151,6 +151,17 @@ char *conn_peer_name(const struct conn *c, char *buf, size_t size)
 	return addr_compact_format(&c->peer, buf, size);
 }
 
+const struct addr_compact *conn_peer(const struct conn *c)
+{
+	return &c->peer;
+}
+
+int conn_local_addr(const struct conn *c, struct sockaddr_storage *ss, socklen_t *len)
+{
+	*len = sizeof(*ss);
+	return getsockname(c->io.fd, (struct sockaddr *)ss, len) < 0 ? -errno : 0;
+}
+
 void *conn_state(struct conn *c)
 {
 	return (char *)c + CONN_STATE_OFFSET;
@@ -184,14 +195,17 @@ static enum conn_reason reason_for(int err)
 /* Flags under which a readable event needs more than read_some(). */
 #define CONN_SLOW_FLAGS                                                                            \
 	(CONN_READ_PAUSED | CONN_PEER_EOF | CONN_LINGER | CONN_WRITE_WANTS_READ |                  \
-	 CONN_READ_WANTS_WRITE)
+	 CONN_READ_WANTS_WRITE | CONN_SVC_PAUSED)
+
+/* Input is held back: our output queue is over high water, or the service asked. */
+#define CONN_INPUT_HELD (CONN_READ_PAUSED | CONN_SVC_PAUSED)
 
 /* Whether bytes from the peer are wanted now. */
 static bool wants_read(const struct conn *c)
 {
 	if (c->flags & CONN_LINGER)
 		return true; /* to discard them and see the peer's FIN */
-	if (c->phase != CONN_OPEN || (c->flags & (CONN_PEER_EOF | CONN_READ_PAUSED)))
+	if (c->phase != CONN_OPEN || (c->flags & (CONN_PEER_EOF | CONN_INPUT_HELD)))
 		return false;
 	return !c->in || !input_stopped(c->in); /* what was read first goes first */
 }
@@ -519,7 +533,7 @@ static bool deliver(void *arg, const struct frame_msg *m)
 	if (c->phase != CONN_OPEN)
 		return false;
 	svc(c)->message(c, m);
-	return c->phase == CONN_OPEN && !(c->flags & CONN_READ_PAUSED);
+	return c->phase == CONN_OPEN && !(c->flags & CONN_INPUT_HELD);
 }
 
 static void bad_input(struct conn *c, int err, const char *why)
@@ -576,6 +590,8 @@ static void end_after_eof(struct conn *c)
 {
 	if (c->phase >= CONN_CLOSING)
 		return; /* the service closed it: conn_close takes it from here */
+	if (c->phase == CONN_OPEN && svc(c)->eof && svc(c)->eof(c))
+		return; /* the service ends it itself (exec: once its program has) */
 	c->phase = CONN_CLOSING;
 	if (!c->wq.len)
 		destroy(c);
@@ -716,6 +732,20 @@ static void call_writable(struct conn *c)
 	c->flags &= (uint16_t)~CONN_WANT_WRITABLE;
 	if (c->phase == CONN_OPEN && svc(c)->writable)
 		svc(c)->writable(c);
+	set_events(c);
+}
+
+void conn_pause_input(struct conn *c, bool paused)
+{
+	if (c->phase != CONN_OPEN || paused == !!(c->flags & CONN_SVC_PAUSED))
+		return;
+	if (paused) {
+		c->flags |= CONN_SVC_PAUSED;
+	} else {
+		c->flags &= (uint16_t)~CONN_SVC_PAUSED;
+		if (input_stopped(c->in) || (c->flags & CONN_EOF_HELD))
+			list_pending(c);
+	}
 	set_events(c);
 }
 
@@ -971,7 +1001,7 @@ void conn__run_pending(struct conn *c)
 	c->flags &= (uint16_t)~CONN_PENDING;
 	if (c->phase != CONN_OPEN)
 		return;
-	if (input_stopped(c->in) && !(c->flags & CONN_READ_PAUSED)) {
+	if (input_stopped(c->in) && !(c->flags & CONN_INPUT_HELD)) {
 		enum input_status st;
 
 		begin_batch(c);
@@ -987,7 +1017,7 @@ void conn__run_pending(struct conn *c)
 		if (c->phase != CONN_OPEN || input_stopped(c->in))
 			return;
 	}
-	if ((c->flags & CONN_EOF_HELD) && !(c->flags & CONN_READ_PAUSED)) {
+	if ((c->flags & CONN_EOF_HELD) && !(c->flags & CONN_INPUT_HELD)) {
 		finish_input(c);
 		return;
 	}

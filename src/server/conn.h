@@ -121,6 +121,7 @@ enum conn_flag {
 	CONN_ADMITTED = 1u << 12,	 /* counted by the admission hook: release it on close */
 	CONN_SELF_HEADER = 1u << 13,	 /* its PROXY header named the connection itself: a health
 					    check unless it sends something (then logged as usual) */
+	CONN_SVC_PAUSED = 1u << 14,	 /* the service asked for no input for now */
 };
 
 enum conn_reason {
@@ -192,6 +193,11 @@ void conn_close(struct conn *c);
 void conn_abort(struct conn *c, enum conn_reason reason, int err);
 /* Calls the service's writable() once nothing is queued (again after each call: ask again). */
 void conn_want_writable(struct conn *c);
+/*
+ * The service's own backpressure (where its messages go is full): no message() until it is
+ * resumed; the peer's bytes wait in the socket. Nothing is lost. Idempotent.
+ */
+void conn_pause_input(struct conn *c, bool paused);
 
 /* True while the service may still send (open, not closing). */
 bool conn_is_open(const struct conn *c);
@@ -204,6 +210,9 @@ void *conn_worker_data(const struct conn *c);
 const struct service_config *conn_config(const struct conn *c);
 /* "127.0.0.1:40000", "[::1]:40000" or "unix" into buf; returns buf. */
 char *conn_peer_name(const struct conn *c, char *buf, size_t size);
+/* The peer (the real client behind a PROXY header), and this end's own socket address. */
+const struct addr_compact *conn_peer(const struct conn *c);
+int conn_local_addr(const struct conn *c, struct sockaddr_storage *ss, socklen_t *len);
 
 /* Text for a close reason ("peer closed", "idle timeout", ...). */
 const char *conn_reason_str(enum conn_reason r);

@@ -61,6 +61,7 @@ struct service_config {
 	size_t max_outbuf; /* chat: a member's output past this disconnects it (--max-outbuf) */
 	const char *bus;   /* chat: redis://HOST:PORT[/PREFIX] (--bus), or NULL: local only */
 	unsigned workers;  /* set by the server before init() */
+	const char *const *exec_argv; /* exec: the program (a path) and its arguments */
 };
 
 /* What a service's worker hooks get. */
@@ -85,11 +86,17 @@ struct service {
 	void (*fini)(void *shared);
 	int (*worker_init)(const struct service_env *env, void **wdata); /* 0 or -errno */
 	void (*worker_fini)(void *wdata);
+	/* The server began draining (on the worker's thread); may be NULL. */
+	void (*drain)(void *wdata);
 
 	void (*open)(struct conn *c);
 	/* Required for stream services. m and its bytes are borrowed for the call. */
 	void (*message)(struct conn *c, const struct frame_msg *m);
 	void (*writable)(struct conn *c);
+	/* The peer finished sending and every message was delivered. NULL or false: the
+	 * connection ends once what is queued has gone; true: the service calls conn_close when
+	 * it is done (exec: after its program's output). */
+	bool (*eof)(struct conn *c);
 	void (*close)(struct conn *c);
 
 	/* Required when transports has SERVICE_UDP. data is borrowed for the call. */

@@ -224,6 +224,8 @@ static void start_drain(struct worker *w)
 	stop_listening(w);
 	loop_timer_stop(w->loop, &w->backoff);
 	loop_timer_start(w->loop, &w->drain_deadline, w->cfg->drain_timeout_ms, 0);
+	if (w->cfg->svc.service->drain)
+		w->cfg->svc.service->drain(w->set.env.svc_data);
 	connset_drain(&w->set);
 	if (w->set.env.nconns == 0)
 		loop_stop(w->loop);

@@ -4,8 +4,8 @@
 #include <string.h>
 
 static const struct service *const table[] = {
-	&service_echo,	  &service_reverse, &service_greet,   &service_ack,  &service_chat,
-	&service_discard, &service_chargen, &service_daytime, &service_time,
+	&service_echo, &service_reverse, &service_greet,   &service_ack,     &service_chat,
+	&service_exec, &service_discard, &service_chargen, &service_daytime, &service_time,
 };
 
 const struct service *services_at(size_t i)

@@ -22,6 +22,7 @@ extern const struct service service_chargen;
 extern const struct service service_daytime;
 extern const struct service service_time;
 extern const struct service service_chat;
+extern const struct service service_exec;
 
 /* The service named name, or NULL. */
 const struct service *services_find(const char *name);

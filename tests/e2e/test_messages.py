@@ -416,8 +416,8 @@ def test_list_services_names_framings_and_transports():
     r = sockbox("serve", "--list-services", timeout=15)
     assert r.returncode == 0
     rows = {line.split()[0]: line for line in r.stdout.decode().splitlines()[1:]}
-    assert set(rows) == {"echo", "reverse", "greet", "ack", "chat", "discard", "chargen",
-                         "daytime", "time"}
+    assert set(rows) == {"echo", "reverse", "greet", "ack", "chat", "exec", "discard",
+                         "chargen", "daytime", "time"}
     assert rows["chat"].split()[1] == "line" and "udp" not in rows["chat"]
     assert rows["ack"].split()[1] == "len64"
     assert rows["reverse"].split()[1] == "line"
