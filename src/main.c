@@ -40,6 +40,8 @@ static void usage(FILE *f)
 		   "verification failed, 7 connection reset.\n");
 }
 
+const char *const sockbox_version = SOCKBOX_VERSION " (" SOCKBOX_GITREV ")";
+
 static void print_version(void)
 {
 	printf("sockbox %s (%s)\nbuilt with %s, %s\n", SOCKBOX_VERSION, SOCKBOX_GITREV,

@@ -142,6 +142,9 @@ int cli_client_open(const struct cli_client *cc, struct tls_ctx *tls, const char
 /* For on_error(SB_ETLS): prints "tls handshake with PEER failed: REASON". */
 void cli_tls_failed(const char *peer, const struct stream *s);
 
+/* "0.1.0 (abc1234)": the build (main.c, from git at build time). */
+extern const char *const sockbox_version;
+
 int cmd_serve(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_listen(int argc, char **argv);

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/sockview.h"
 #include "inspect/portinfo.h"
+#include "server/admin.h"
 #include "server/admit.h"
 #include "server/server.h"
 #include "services/services.h"
@@ -21,6 +22,7 @@
 #include "util/escape.h"
 #include "loop/loop.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/parse.h"
 
 enum {
@@ -51,6 +53,7 @@ enum {
 	OPT_MAX_OUTBUF,
 	OPT_BUS,
 	OPT_INETD,
+	OPT_ADMIN,
 };
 
 static const struct option long_opts[] = {
@@ -82,6 +85,7 @@ static const struct option long_opts[] = {
 	{"max-outbuf", required_argument, NULL, OPT_MAX_OUTBUF},
 	{"bus", required_argument, NULL, OPT_BUS},
 	{"inetd", no_argument, NULL, OPT_INETD},
+	{"admin", required_argument, NULL, OPT_ADMIN},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -161,6 +165,8 @@ static void usage(FILE *f)
 		"                          is refused with an error line (up to --max-message)\n"
 		"      --max-outbuf SIZE   chat: a member whose unsent output passes SIZE is\n"
 		"                          disconnected, announced and counted (default 1M)\n"
+		"      --admin ADDR        serve /metrics (Prometheus), /status (JSON) and a live page\n"
+		"                          at http://ADDR/ (e.g. 127.0.0.1:9100)\n"
 		"      --inetd             serve the one connection on stdin/stdout (inetd nowait,\n"
 		"                          systemd Accept=yes, systemd-socket-activate --inetd),\n"
 		"                          then exit\n"
@@ -189,8 +195,9 @@ struct serve_opts {
 	struct admit_opts admit;
 	enum log_level level;
 	enum log_format format;
-	bool framing_set, list, ipv4_only, ipv6_only, chat_opts, inetd;
-	char **exec_argv; /* after "--": exec's program and arguments */
+	bool framing_set, list, ipv4_only, ipv6_only, chat_opts, inetd, admin_set;
+	struct addr_spec admin; /* --admin */
+	char **exec_argv;	/* after "--": exec's program and arguments */
 	int exec_argc;
 	char exec_path[4096];
 	int adopt_fds[SERVER_MAX_LISTENERS]; /* from systemd (LISTEN_FDS) */
@@ -405,6 +412,16 @@ static int parse_opt(struct serve_opts *o, int c, const char *arg)
 	case OPT_INETD:
 		o->inetd = true;
 		return 0;
+	case OPT_ADMIN: {
+		const char *why = NULL;
+
+		if (addr_parse(arg, &o->admin, &why) < 0)
+			return cli_usage_error("serve", "--admin %s: %s", arg, why);
+		if (o->admin.transport != ADDR_TCP || o->admin.tls)
+			return cli_usage_error("serve", "--admin %s: HOST:PORT (plain TCP)", arg);
+		o->admin_set = true;
+		return 0;
+	}
 	case OPT_HEADER_TIMEOUT:
 		if (!cli_duration("serve", "--header-timeout", arg, DAY_MS,
 				  &o->cfg.header_timeout_ms))
@@ -774,6 +791,17 @@ static void announce(const struct serve_opts *o, const char *name)
 	cli_ready(name);
 }
 
+/* /metrics: the admission hook's refusals, by reason. */
+static void admit_metrics(void *arg, struct metrics_buf *b)
+{
+	struct admit_counts ac;
+	const char *per_ip[] = {"reason", "per_ip", NULL}, *access[] = {"reason", "access", NULL};
+
+	admit_counts(arg, &ac);
+	metrics_u64(b, "sockbox_connections_rejected_total", per_ip, ac.per_ip);
+	metrics_u64(b, "sockbox_connections_rejected_total", access, ac.denied);
+}
+
 static bool same_file(int a, int b)
 {
 	struct stat x, y;
@@ -804,6 +832,7 @@ static int run_server(const struct serve_opts *opts)
 	struct server_open_error oe;
 	struct server_stats st;
 	struct admit_counts ac = {0};
+	struct admin *admin = NULL;
 	struct server *s;
 	uint64_t t0;
 	int rc;
@@ -820,6 +849,10 @@ static int run_server(const struct serve_opts *opts)
 		}
 	}
 	o.cfg.notify = notify;
+	if (o.cfg.admit_arg) {
+		o.cfg.extra_metrics = admit_metrics;
+		o.cfg.extra_metrics_arg = o.cfg.admit_arg;
+	}
 	o.cfg.adopt_fds = o.adopt_fds;
 	o.cfg.adopt_tls = o.adopt_tls;
 	rc = server_open(&o.cfg, &s, &oe);
@@ -850,13 +883,32 @@ static int run_server(const struct serve_opts *opts)
 		cli_error("cannot %s %s: %s", oe.what, oe.addr, sb_strerror(rc));
 		return sb_is_resolver_error(rc) ? EXIT_NOTFOUND : EXIT_FAIL;
 	}
+	if (o.admin_set) {
+		char why[128];
+
+		rc = admin_start(&o.admin, s, sockbox_version, &admin, why, sizeof(why));
+		if (rc) {
+			cli_error("cannot serve --admin %s: %s: %s", o.admin.host, why,
+				  sb_strerror(rc));
+			server_free(s);
+			return EXIT_FAIL;
+		}
+	}
 	/* From here on a stderr nobody reads costs log lines (counted), never a stalled worker. */
 	if ((rc = log_start_async(LOG_QUEUE_BYTES)))
 		cli_error("warning: logging synchronously: %s", sb_strerror(rc));
 	for (size_t i = 0; i < server_listener_count(s); i++)
 		announce(&o, server_listener_name(s, i));
+	if (admin) {
+		char text[ADDR_STR_MAX + 64];
+		struct log_field f = LOG_STR("addr", admin_address(admin));
+
+		snprintf(text, sizeof(text), "admin on http://%s/", admin_address(admin));
+		cli_notice(text, "admin", &f, 1);
+	}
 	t0 = loop_clock_ms();
 	rc = server_run(s);
+	admin_stop(admin); /* before the counters it reads go */
 	server_get_stats(s, &st);
 	if (o.cfg.admit_arg)
 		admit_counts(o.cfg.admit_arg, &ac);

@@ -230,6 +230,25 @@ static void set_events(struct conn *c)
 		conn_abort(c, CONN_R_ERROR, err);
 }
 
+_Static_assert(CONN_R_HEADER_TIMEOUT < SERVER_CLOSE_REASONS, "room for every close reason");
+
+/* Upper bounds of the duration histogram's buckets, in ms (the metrics say seconds). */
+static const uint64_t duration_le_ms[SERVER_DURATION_BUCKETS] = {
+	1, 10, 100, 1000, 10000, 60000, 300000, 600000, 3600000};
+
+static void count_close(struct conn *c)
+{
+	struct server_counters *st = &c->env->stats;
+	uint64_t ms = loop_now_ms(c->env->loop) - c->start_ms;
+	size_t b = 0;
+
+	COUNTER_INC(st->closed[c->reason]);
+	while (b < SERVER_DURATION_BUCKETS && ms > duration_le_ms[b])
+		b++;
+	COUNTER_INC(st->duration[b]);
+	COUNTER_ADD(st->duration_ms, ms);
+}
+
 static void log_close(const struct conn *c)
 {
 	char peer[ADDR_STR_MAX];
@@ -297,6 +316,7 @@ static void destroy(struct conn *c)
 	bufq_fini(&c->wq);
 	if (c->reason == CONN_R_ERROR || c->reason == CONN_R_NOMEM)
 		COUNTER_INC(c->env->stats.errors);
+	count_close(c);
 	list_closed(c);
 	if ((c->flags & CONN_ADMITTED) && c->env->cfg->release)
 		c->env->cfg->release(c->env->cfg->admit_arg, &c->peer);
@@ -532,6 +552,7 @@ static bool deliver(void *arg, const struct frame_msg *m)
 
 	if (c->phase != CONN_OPEN)
 		return false;
+	COUNTER_INC(c->env->stats.messages);
 	svc(c)->message(c, m);
 	return c->phase == CONN_OPEN && !(c->flags & CONN_INPUT_HELD);
 }
@@ -579,6 +600,7 @@ static inline void feed_fast(struct conn *c, const char *data, size_t n)
 	if (c->env->in_cfg.kind == FRAME_RAW && !c->in) {
 		struct frame_msg m = {.data = data, .len = n, .frame = data, .frame_len = n};
 
+		COUNTER_INC(c->env->stats.messages);
 		svc(c)->message(c, &m);
 	} else {
 		feed(c, data, n);
@@ -950,6 +972,8 @@ static void handshake(struct conn *c)
 		handshake_failed(c, err);
 		return;
 	}
+	if (c->tr.ops == &transport_tls)
+		COUNTER_INC(c->env->stats.tls_ok);
 	open_service(c);
 }
 

@@ -89,6 +89,8 @@ struct conn *connset_adopt(struct connset *set, int fd, const struct sockaddr *p
 	}
 	set->env.nconns++;
 	COUNTER_INC(set->env.stats.accepted);
+	if (origin->index < SERVER_MAX_LISTENERS)
+		COUNTER_INC(set->env.stats.by_listener[origin->index]);
 	if (conn__init(c, &set->env, fd, peer, origin))
 		return NULL;
 	conn__start(c);

@@ -1,5 +1,8 @@
 /* server — see server.h. */
 #include "server/server.h"
+#include "server/conn.h"
+#include "util/json.h"
+#include "util/metrics.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -437,4 +440,169 @@ void server_free(struct server *s)
 	tls_ctx_free(s->tls);
 	unblock_signals(s);
 	free(s);
+}
+
+/* ---- metrics and status, from any thread */
+
+struct totals {
+	struct server_stats st;
+	uint64_t closed[SERVER_CLOSE_REASONS], by_listener[SERVER_MAX_LISTENERS];
+	uint64_t duration[SERVER_DURATION_BUCKETS + 1], duration_ms, tls_ok, messages, fd_exhausted;
+};
+
+static void sum(const struct server *s, struct totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	server_get_stats(s, &t->st);
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		const struct server_counters *w = &s->workers[i].set.env.stats;
+
+		for (size_t r = 0; r < SERVER_CLOSE_REASONS; r++)
+			t->closed[r] += COUNTER_GET(w->closed[r]);
+		for (size_t l = 0; l < SERVER_MAX_LISTENERS; l++)
+			t->by_listener[l] += COUNTER_GET(w->by_listener[l]);
+		for (size_t b = 0; b <= SERVER_DURATION_BUCKETS; b++)
+			t->duration[b] += COUNTER_GET(w->duration[b]);
+		t->duration_ms += COUNTER_GET(w->duration_ms);
+		t->tls_ok += COUNTER_GET(w->tls_ok);
+		t->messages += COUNTER_GET(w->messages);
+		t->fd_exhausted += COUNTER_GET(w->fd_exhausted);
+	}
+}
+
+/* "peer closed" -> "peer_closed", "bad PROXY protocol header" -> "bad_proxy_protocol_header". */
+static void reason_label(const char *text, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; *text && n + 1 < size; text++) {
+		char ch = *text >= 'A' && *text <= 'Z' ? (char)(*text - 'A' + 'a') : *text;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+			out[n++] = ch;
+		else if (n && out[n - 1] != '_')
+			out[n++] = '_';
+	}
+	while (n && out[n - 1] == '_')
+		n--;
+	out[n] = '\0';
+}
+
+void server_write_metrics(const struct server *s, struct metrics_buf *b)
+{
+	static const double le[SERVER_DURATION_BUCKETS] = {0.001, 0.01, 0.1, 1,	  10,
+							   60,	  300,	600, 3600};
+	const char *svc = s->cfg.svc.service->name;
+	uint64_t cumulative[SERVER_DURATION_BUCKETS], run = 0;
+	char reason[64];
+	struct totals t;
+
+	sum(s, &t);
+	metrics_family(b, "sockbox_connections_accepted_total", "counter",
+		       "Connections accepted, by listener.");
+	for (size_t i = 0; i < s->nlisteners; i++) {
+		const char *labels[] = {"listener", s->listeners[i].name, NULL};
+
+		metrics_u64(b, "sockbox_connections_accepted_total", labels, t.by_listener[i]);
+	}
+	metrics_family(b, "sockbox_connections_active", "gauge", "Connections open now.");
+	metrics_u64(b, "sockbox_connections_active", NULL, atomic_load(&s->shared.active));
+	metrics_family(b, "sockbox_connections_closed_total", "counter",
+		       "Connections closed, by reason.");
+	for (size_t r = 1; r < SERVER_CLOSE_REASONS; r++) {
+		const char *text = conn_reason_str((enum conn_reason)r);
+		const char *labels[] = {"reason", reason, NULL};
+
+		if (!strcmp(text, "unknown") && !t.closed[r])
+			continue;
+		reason_label(text, reason, sizeof(reason));
+		metrics_u64(b, "sockbox_connections_closed_total", labels, t.closed[r]);
+	}
+	metrics_family(b, "sockbox_connections_rejected_total", "counter",
+		       "Connections refused at once, by reason.");
+	{
+		const char *labels[] = {"reason", "max_conns", NULL};
+		uint64_t admitted_refusals = t.closed[CONN_R_REFUSED];
+
+		metrics_u64(b, "sockbox_connections_rejected_total", labels,
+			    t.st.refused > admitted_refusals ? t.st.refused - admitted_refusals
+							     : 0);
+	}
+	if (s->cfg.extra_metrics)
+		s->cfg.extra_metrics(s->cfg.extra_metrics_arg, b);
+	metrics_family(b, "sockbox_accept_pauses_total", "counter",
+		       "Times accepting paused because file descriptors ran out.");
+	metrics_u64(b, "sockbox_accept_pauses_total", NULL, t.fd_exhausted);
+	metrics_family(b, "sockbox_received_bytes_total", "counter", "Bytes read from clients.");
+	metrics_u64(b, "sockbox_received_bytes_total", NULL, t.st.bytes_in);
+	metrics_family(b, "sockbox_sent_bytes_total", "counter", "Bytes written to clients.");
+	metrics_u64(b, "sockbox_sent_bytes_total", NULL, t.st.bytes_out);
+	metrics_family(b, "sockbox_messages_total", "counter",
+		       "Messages delivered to the service, by service.");
+	{
+		const char *labels[] = {"service", svc, NULL};
+
+		metrics_u64(b, "sockbox_messages_total", labels, t.messages);
+	}
+	metrics_family(b, "sockbox_datagrams_total", "counter", "UDP datagrams received.");
+	metrics_u64(b, "sockbox_datagrams_total", NULL, t.st.datagrams_in);
+	for (size_t i = 0; i < SERVER_DURATION_BUCKETS; i++) {
+		run += t.duration[i];
+		cumulative[i] = run;
+	}
+	metrics_family(b, "sockbox_connection_duration_seconds", "histogram",
+		       "How long connections lasted.");
+	metrics_histogram(b, "sockbox_connection_duration_seconds", le, cumulative,
+			  SERVER_DURATION_BUCKETS, run + t.duration[SERVER_DURATION_BUCKETS],
+			  (double)t.duration_ms / 1000.0);
+	metrics_family(b, "sockbox_tls_handshakes_total", "counter", "TLS handshakes, by result.");
+	{
+		const char *ok[] = {"result", "ok", NULL}, *failed[] = {"result", "failed", NULL};
+
+		metrics_u64(b, "sockbox_tls_handshakes_total", ok, t.tls_ok);
+		metrics_u64(b, "sockbox_tls_handshakes_total", failed, t.st.tls_failed);
+	}
+	metrics_family(b, "sockbox_proxy_header_errors_total", "counter",
+		       "PROXY protocol headers refused (malformed or too slow).");
+	metrics_u64(b, "sockbox_proxy_header_errors_total", NULL,
+		    t.st.bad_headers + t.closed[CONN_R_SETUP_TIMEOUT]);
+	if (s->cfg.svc.service->metrics && s->svc_ready)
+		s->cfg.svc.service->metrics(s->svc_shared, b);
+}
+
+void server_write_status(const struct server *s, struct jw *w)
+{
+	struct totals t;
+
+	sum(s, &t);
+	jw_key(w, "service");
+	jw_str(w, s->cfg.svc.service->name);
+	jw_key(w, "uptime_s");
+	jw_double(w, s->start_ms ? (double)(loop_clock_ms() - s->start_ms) / 1000.0 : 0, 3);
+	jw_key(w, "workers");
+	jw_uint(w, s->nworkers);
+	jw_key(w, "listeners");
+	jw_arr_begin(w);
+	for (size_t i = 0; i < s->nlisteners; i++)
+		jw_str(w, s->listeners[i].name);
+	jw_arr_end(w);
+	jw_key(w, "connections");
+	jw_obj_begin(w);
+	jw_key(w, "active");
+	jw_uint(w, atomic_load(&s->shared.active));
+	jw_key(w, "accepted");
+	jw_uint(w, t.st.accepted);
+	jw_key(w, "refused");
+	jw_uint(w, t.st.refused);
+	jw_obj_end(w);
+	jw_key(w, "messages");
+	jw_uint(w, t.messages);
+	jw_key(w, "bytes_in");
+	jw_uint(w, t.st.bytes_in);
+	jw_key(w, "bytes_out");
+	jw_uint(w, t.st.bytes_out);
+	jw_key(w, "datagrams");
+	jw_uint(w, t.st.datagrams_in);
+	jw_key(w, "errors");
+	jw_uint(w, t.st.errors);
 }

@@ -39,6 +39,8 @@
  */
 typedef const char *(*server_admit_fn)(void *arg, const struct addr_compact *peer);
 
+struct metrics_buf;
+
 struct server_config {
 	struct service_config svc;
 	struct addr_spec listen[SERVER_MAX_LISTENERS];
@@ -57,6 +59,9 @@ struct server_config {
 	const bool *adopt_tls;	       /* ... each served over TLS or not */
 	size_t nadopt;
 	int inetd_fd; /* --inetd: serve this one connection, then exit; -1: no */
+	/* More metrics for /metrics (the admission hook's refusals); any thread; may be NULL. */
+	void (*extra_metrics)(void *arg, struct metrics_buf *b);
+	void *extra_metrics_arg;
 	/* Called on the main thread: "ready" (listening), "status" (every 5 s), "draining". */
 	void (*notify)(void *arg, const char *event, uint64_t active);
 	void *notify_arg;
@@ -81,11 +86,30 @@ struct server_config {
 void server_config_init(struct server_config *cfg);
 
 /* One worker's counters: written by the worker, read by anyone (util/counter.h). */
+#define SERVER_CLOSE_REASONS	24 /* room for every enum conn_reason */
+#define SERVER_DURATION_BUCKETS 9  /* connection durations: 1 ms .. 1 h, then +Inf */
+
 struct server_counters {
 	atomic_uint_fast64_t accepted, refused, bytes_in, bytes_out, datagrams_in, errors,
 		idle_closed, bad_input, discarded, udp_dropped, over_budget, tls_failed,
-		setup_timeouts, bad_headers, header_timeouts;
+		setup_timeouts, bad_headers, header_timeouts, tls_ok, messages, fd_exhausted;
+	atomic_uint_fast64_t closed[SERVER_CLOSE_REASONS];	    /* by enum conn_reason */
+	atomic_uint_fast64_t by_listener[SERVER_MAX_LISTENERS];	    /* accepted, by listener */
+	atomic_uint_fast64_t duration[SERVER_DURATION_BUCKETS + 1]; /* closed, by duration */
+	atomic_uint_fast64_t duration_ms;			    /* their durations summed */
 };
+
+struct server;
+struct metrics_buf;
+/*
+ * The server's Prometheus metrics (connections by listener, active, closed by reason,
+ * rejected by reason, bytes, messages, the duration histogram, TLS, PROXY), summed over the
+ * workers' relaxed counters: callable from any thread while it runs.
+ */
+void server_write_metrics(const struct server *s, struct metrics_buf *b);
+/* What /status says: version is the caller's. Any thread. */
+struct jw;
+void server_write_status(const struct server *s, struct jw *w);
 
 /* Totals, summed over workers. */
 struct server_stats {

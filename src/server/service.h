@@ -36,6 +36,7 @@
 struct conn;
 struct dgram;
 struct loop;
+struct metrics_buf;
 struct service;
 
 enum service_transport {
@@ -88,6 +89,8 @@ struct service {
 	void (*worker_fini)(void *wdata);
 	/* The server began draining (on the worker's thread); may be NULL. */
 	void (*drain)(void *wdata);
+	/* The service's own Prometheus metrics, from what init() made; any thread; may be NULL. */
+	void (*metrics)(void *shared, struct metrics_buf *b);
 
 	void (*open)(struct conn *c);
 	/* Required for stream services. m and its bytes are borrowed for the call. */

@@ -37,6 +37,7 @@ static void pause_accepting(struct worker *w, int err)
 		return; /* said once per episode, not every 100 ms */
 	w->accept_starved = true;
 	COUNTER_INC(w->set.env.stats.errors);
+	COUNTER_INC(w->set.env.stats.fd_exhausted);
 	LOG_WARN("accept-paused", LOG_UINT("worker", w->id), LOG_STR("error", sb_strerror(err)),
 		 LOG_UINT("retry_ms", ACCEPT_BACKOFF_MS));
 }

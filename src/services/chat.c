@@ -31,6 +31,7 @@
 #include "server/service.h"
 #include "util/escape.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define NICK_MAX     32 /* bytes, NUL included */
 #define DEFAULT_ROOM "lobby"
@@ -907,6 +908,45 @@ static void chat_fini(void *shared)
 	free(sh);
 }
 
+/* /metrics: rooms, members, lines, members dropped for not reading, the Redis bus. */
+static void chat_metrics(void *shared, struct metrics_buf *b)
+{
+	struct chat_shared *sh = shared;
+	struct bus_stats bs;
+	uint64_t members;
+
+	pthread_mutex_lock(&sh->lock);
+	members = sh->nnicks;
+	pthread_mutex_unlock(&sh->lock);
+	{
+		struct bus_room_info *all = calloc(4096, sizeof(*all));
+		size_t n = all ? bus_rooms(sh->bus, all, 4096) : 0;
+
+		metrics_family(b, "sockbox_chat_rooms", "gauge", "Chat rooms with members (here).");
+		metrics_u64(b, "sockbox_chat_rooms", NULL, n);
+		free(all);
+	}
+	metrics_family(b, "sockbox_chat_members", "gauge", "Chat members connected here.");
+	metrics_u64(b, "sockbox_chat_members", NULL, members);
+	metrics_family(b, "sockbox_chat_lines_total", "counter", "Lines said in rooms here.");
+	metrics_u64(b, "sockbox_chat_lines_total", NULL, atomic_load(&sh->lines));
+	metrics_family(b, "sockbox_chat_slow_dropped_total", "counter",
+		       "Members disconnected for not reading (--max-outbuf).");
+	metrics_u64(b, "sockbox_chat_slow_dropped_total", NULL, atomic_load(&sh->slow_dropped));
+	bus_get_stats(sh->bus, &bs);
+	metrics_family(b, "sockbox_bus_published_total", "counter",
+		       "Messages published on the local bus.");
+	metrics_u64(b, "sockbox_bus_published_total", NULL, bs.published);
+	metrics_family(b, "sockbox_bus_remote_received_total", "counter",
+		       "Messages received from other instances through Redis.");
+	metrics_u64(b, "sockbox_bus_remote_received_total", NULL, bs.remote_in);
+	if (sh->redis) {
+		metrics_family(b, "sockbox_bus_redis_up", "gauge",
+			       "1 while the Redis bus is connected, else 0.");
+		metrics_u64(b, "sockbox_bus_redis_up", NULL, redis_bus_connected(sh->redis));
+	}
+}
+
 static int chat_worker_init(const struct service_env *env, void **wdata)
 {
 	struct chat_worker *cw = calloc(1, sizeof(*cw));
@@ -961,6 +1001,7 @@ const struct service service_chat = {
 	.fini = chat_fini,
 	.worker_init = chat_worker_init,
 	.worker_fini = chat_worker_fini,
+	.metrics = chat_metrics,
 	.open = chat_open,
 	.message = chat_message,
 	.close = chat_close,
