@@ -791,13 +791,15 @@ static void announce(const struct serve_opts *o, const char *name)
 	cli_ready(name);
 }
 
-/* /metrics: the admission hook's refusals, by reason. */
+/* /metrics: the admission check's refusals, by reason (zeros without one). */
 static void admit_metrics(void *arg, struct metrics_buf *b)
 {
-	struct admit_counts ac;
-	const char *per_ip[] = {"reason", "per_ip", NULL}, *access[] = {"reason", "access", NULL};
+	struct admit_counts ac = {0};
+	const char *per_ip[] = {"reason", "per_ip", NULL},
+		   *access[] = {"reason", "access_list", NULL};
 
-	admit_counts(arg, &ac);
+	if (arg)
+		admit_counts(arg, &ac);
 	metrics_u64(b, "sockbox_connections_rejected_total", per_ip, ac.per_ip);
 	metrics_u64(b, "sockbox_connections_rejected_total", access, ac.denied);
 }
@@ -849,10 +851,8 @@ static int run_server(const struct serve_opts *opts)
 		}
 	}
 	o.cfg.notify = notify;
-	if (o.cfg.admit_arg) {
-		o.cfg.extra_metrics = admit_metrics;
-		o.cfg.extra_metrics_arg = o.cfg.admit_arg;
-	}
+	o.cfg.extra_metrics = admit_metrics; /* zeros when no rules or per-IP limit are set */
+	o.cfg.extra_metrics_arg = o.cfg.admit_arg;
 	o.cfg.adopt_fds = o.adopt_fds;
 	o.cfg.adopt_tls = o.adopt_tls;
 	rc = server_open(&o.cfg, &s, &oe);

@@ -39,9 +39,37 @@ static const char *const reason_text[] = {
 	[CONN_R_TOO_SLOW] = "too slow: output over the limit",
 };
 
+/* The same, as stable metric labels. */
+static const char *const reason_label[] = {
+	[CONN_R_NONE] = "unknown",
+	[CONN_R_PEER] = "peer_closed",
+	[CONN_R_RESET] = "reset",
+	[CONN_R_IDLE] = "idle_timeout",
+	[CONN_R_SERVICE] = "service",
+	[CONN_R_DRAIN] = "shutdown",
+	[CONN_R_ERROR] = "error",
+	[CONN_R_NOMEM] = "out_of_memory",
+	[CONN_R_BAD_INPUT] = "bad_input",
+	[CONN_R_REFUSED] = "refused",
+	[CONN_R_HANDSHAKE] = "handshake_failed",
+	[CONN_R_OVERLIMIT] = "output_budget",
+	[CONN_R_TRUNCATED] = "tls_truncated",
+	[CONN_R_SETUP_TIMEOUT] = "setup_timeout",
+	[CONN_R_BAD_HEADER] = "bad_proxy_header",
+	[CONN_R_HEADER_TIMEOUT] = "header_timeout",
+	[CONN_R_TOO_SLOW] = "too_slow",
+};
+
 const char *conn_reason_str(enum conn_reason r)
 {
 	return r < sizeof(reason_text) / sizeof(reason_text[0]) ? reason_text[r] : "unknown";
+}
+
+const char *conn_reason_label(enum conn_reason r)
+{
+	return r < sizeof(reason_label) / sizeof(reason_label[0]) && reason_label[r]
+		       ? reason_label[r]
+		       : "unknown";
 }
 
 static const struct service_config *svc_cfg(const struct conn *c)

@@ -216,6 +216,8 @@ int conn_local_addr(const struct conn *c, struct sockaddr_storage *ss, socklen_t
 
 /* Text for a close reason ("peer closed", "idle timeout", ...). */
 const char *conn_reason_str(enum conn_reason r);
+/* The same as a metric label ("peer_closed", "idle_timeout", ...). */
+const char *conn_reason_label(enum conn_reason r);
 
 /* --- for connset, which owns the env --- */
 

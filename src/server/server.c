@@ -470,31 +470,12 @@ static void sum(const struct server *s, struct totals *t)
 	}
 }
 
-/* "peer closed" -> "peer_closed", "bad PROXY protocol header" -> "bad_proxy_protocol_header". */
-static void reason_label(const char *text, char *out, size_t size)
-{
-	size_t n = 0;
-
-	for (; *text && n + 1 < size; text++) {
-		char ch = *text >= 'A' && *text <= 'Z' ? (char)(*text - 'A' + 'a') : *text;
-
-		if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
-			out[n++] = ch;
-		else if (n && out[n - 1] != '_')
-			out[n++] = '_';
-	}
-	while (n && out[n - 1] == '_')
-		n--;
-	out[n] = '\0';
-}
-
 void server_write_metrics(const struct server *s, struct metrics_buf *b)
 {
 	static const double le[SERVER_DURATION_BUCKETS] = {0.001, 0.01, 0.1, 1,	  10,
 							   60,	  300,	600, 3600};
 	const char *svc = s->cfg.svc.service->name;
 	uint64_t cumulative[SERVER_DURATION_BUCKETS], run = 0;
-	char reason[64];
 	struct totals t;
 
 	sum(s, &t);
@@ -510,29 +491,28 @@ void server_write_metrics(const struct server *s, struct metrics_buf *b)
 	metrics_family(b, "sockbox_connections_closed_total", "counter",
 		       "Connections closed, by reason.");
 	for (size_t r = 1; r < SERVER_CLOSE_REASONS; r++) {
-		const char *text = conn_reason_str((enum conn_reason)r);
-		const char *labels[] = {"reason", reason, NULL};
+		const char *labels[] = {"reason", conn_reason_label((enum conn_reason)r), NULL};
 
-		if (!strcmp(text, "unknown") && !t.closed[r])
+		if (!strcmp(labels[1], "unknown") && !t.closed[r])
 			continue;
-		reason_label(text, reason, sizeof(reason));
 		metrics_u64(b, "sockbox_connections_closed_total", labels, t.closed[r]);
 	}
 	metrics_family(b, "sockbox_connections_rejected_total", "counter",
-		       "Connections refused at once, by reason.");
+		       "Connections refused, by reason; fd_exhausted counts accepts that failed "
+		       "for want of a file descriptor (accepting pauses 100 ms, the client waits "
+		       "in the backlog).");
 	{
-		const char *labels[] = {"reason", "max_conns", NULL};
+		const char *max_conns[] = {"reason", "max_conns", NULL};
+		const char *fds[] = {"reason", "fd_exhausted", NULL};
 		uint64_t admitted_refusals = t.closed[CONN_R_REFUSED];
 
-		metrics_u64(b, "sockbox_connections_rejected_total", labels,
+		metrics_u64(b, "sockbox_connections_rejected_total", max_conns,
 			    t.st.refused > admitted_refusals ? t.st.refused - admitted_refusals
 							     : 0);
+		metrics_u64(b, "sockbox_connections_rejected_total", fds, t.fd_exhausted);
 	}
 	if (s->cfg.extra_metrics)
 		s->cfg.extra_metrics(s->cfg.extra_metrics_arg, b);
-	metrics_family(b, "sockbox_accept_pauses_total", "counter",
-		       "Times accepting paused because file descriptors ran out.");
-	metrics_u64(b, "sockbox_accept_pauses_total", NULL, t.fd_exhausted);
 	metrics_family(b, "sockbox_received_bytes_total", "counter", "Bytes read from clients.");
 	metrics_u64(b, "sockbox_received_bytes_total", NULL, t.st.bytes_in);
 	metrics_family(b, "sockbox_sent_bytes_total", "counter", "Bytes written to clients.");

@@ -33,11 +33,11 @@ static void pause_accepting(struct worker *w, int err)
 			loop_io_stop(w->loop, &w->listeners[i].io);
 	w->accept_paused = true;
 	loop_timer_start(w->loop, &w->backoff, ACCEPT_BACKOFF_MS, 0);
+	COUNTER_INC(w->set.env.stats.fd_exhausted); /* each accept that failed */
 	if (w->accept_starved)
 		return; /* said once per episode, not every 100 ms */
 	w->accept_starved = true;
 	COUNTER_INC(w->set.env.stats.errors);
-	COUNTER_INC(w->set.env.stats.fd_exhausted);
 	LOG_WARN("accept-paused", LOG_UINT("worker", w->id), LOG_STR("error", sb_strerror(err)),
 		 LOG_UINT("retry_ms", ACCEPT_BACKOFF_MS));
 }

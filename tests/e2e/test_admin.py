@@ -79,6 +79,41 @@ def test_metrics_count_the_traffic_and_pass_promtool(serve):
         held.close()
 
 
+def test_refusals_are_counted_by_reason(serve):
+    srv = serve("echo", "-l", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--max-conns", "1",
+                "--deny", "127.0.0.2/32")
+    url = admin_url(srv)
+    port = int(srv.addrs[0].rsplit(":", 1)[1])
+    with socket.socket() as s:
+        s.settimeout(IO_TIMEOUT)
+        s.bind(("127.0.0.2", 0))
+        s.connect(("127.0.0.1", port))
+        assert s.recv(100) == b""  # denied
+    deadline = time.monotonic() + IO_TIMEOUT
+    while True:  # the denied one gone before the next takes the only slot
+        text = get(url + "/metrics")[2].decode()
+        if metric(text, "sockbox_connections_active") == 0:
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.05)
+    held = srv.connect()
+    try:
+        assert echo_roundtrip(held, b"x") == b"x"
+        with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as s:
+            assert s.recv(100) == b""  # over --max-conns: closed at once
+        deadline = time.monotonic() + IO_TIMEOUT
+        while True:
+            text = get(url + "/metrics")[2].decode()
+            got = {r: metric(text, "sockbox_connections_rejected_total", f'{{reason="{r}"}}')
+                   for r in ("max_conns", "access_list", "per_ip", "fd_exhausted")}
+            if got == {"max_conns": 1, "access_list": 1, "per_ip": 0, "fd_exhausted": 0}:
+                break
+            assert time.monotonic() < deadline, got
+            time.sleep(0.05)
+    finally:
+        held.close()
+
+
 def test_status_json_and_other_paths(serve):
     srv = serve("reverse", "-l", "127.0.0.1:0", "--admin", "127.0.0.1:0")
     url = admin_url(srv)
