@@ -14,6 +14,8 @@
 #            TLS in front of a plain echo (handshakes/s, small messages, bulk, idle memory)
 #   fanout   bench/fanout.sh: one chat room of 1,000 members (local bus, and two instances
 #            through Redis) against redis-server's own pub/sub with 1,000 subscribers
+#   admin    bench/admin.sh: echo (case b) with /metrics scraped 10 times a second, against a
+#            control with the same scraper load on the client's core and against no scraping
 #   ls       bench/ls.sh (sockbox ls vs lsof), if present
 # Tables (Markdown) go to stdout and build/bench/results.md; progress and raw lines to stderr.
 # See bench/README.md.
@@ -23,7 +25,7 @@
 #   BENCH_RUNS=1            windows per case and server; the best (highest msgs/s) is kept
 #   BENCH_IDLE_CONNS=10000  connections in the idle-memory case
 #   BENCH_INSTALL=1         0: do not install missing packages (their rows say "skipped")
-#   BENCH_ONLY=echo,anchors,idle,gen,framed,insn,queued,tls,fanout,ls   groups to run
+#   BENCH_ONLY=echo,anchors,idle,gen,framed,insn,queued,tls,fanout,admin,ls   groups to run
 #   BENCH_CASES="a b c d"   echo cases to run
 #   BENCH_SERVERS="sockbox1 sockboxN ref_echo uv_echo python socat"   echo servers to run
 #   SOCKBOX=build/sockbox   the binary under test (server and load generator)
@@ -35,7 +37,7 @@ SECS=${BENCH_SECS:-5}
 RUNS=${BENCH_RUNS:-1}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 INSTALL=${BENCH_INSTALL:-1}
-ONLY=${BENCH_ONLY:-echo,anchors,idle,gen,framed,insn,queued,tls,fanout,ls}
+ONLY=${BENCH_ONLY:-echo,anchors,idle,gen,framed,insn,queued,tls,fanout,admin,ls}
 # shellcheck disable=SC2206 # word lists
 CASES=(${BENCH_CASES:-a b c d})
 # shellcheck disable=SC2206
@@ -59,8 +61,8 @@ note() { echo "bench: $*" >&2; }
 [[ $IDLE_CONNS =~ ^[1-9][0-9]{0,5}$ ]] || die "BENCH_IDLE_CONNS must be a positive number"
 [[ $INSTALL == [01] ]] || die "BENCH_INSTALL must be 0 or 1"
 for g in ${ONLY//,/ }; do
-	[[ $g =~ ^(echo|anchors|idle|gen|framed|insn|queued|tls|fanout|ls)$ ]] ||
-		die "BENCH_ONLY: unknown group '$g' (echo, anchors, idle, gen, framed, insn, queued, tls, fanout, ls)"
+	[[ $g =~ ^(echo|anchors|idle|gen|framed|insn|queued|tls|fanout|admin|ls)$ ]] ||
+		die "BENCH_ONLY: unknown group '$g' (echo, anchors, idle, gen, framed, insn, queued, tls, fanout, admin, ls)"
 done
 for c in "${CASES[@]}"; do
 	[[ $c =~ ^[abcd]$ ]] || die "BENCH_CASES: unknown case '$c' (a, b, c, d)"
@@ -894,6 +896,20 @@ fanout_group() {
 	fi
 }
 
+# ---- admin ---------------------------------------------------------------------------------
+
+ADMIN_OUT=""
+admin_group() {
+	local rc=0
+	note "admin: bench/admin.sh"
+	ADMIN_OUT=$(SOCKBOX=$SOCKBOX PYTHON=$PYTHON BENCH_SECS=$SECS timeout -k 5 900 \
+		bash bench/admin.sh) || rc=$?
+	if ((rc != 0)); then
+		ADMIN_OUT+=$'\n'"(bench/admin.sh failed: exit $rc)"
+		FAILED=1
+	fi
+}
+
 # ---- ls ------------------------------------------------------------------------------------
 
 LS_OUT=""
@@ -928,6 +944,7 @@ want insn && insn_group
 want queued && queued_group
 want tls && tls_group
 want fanout && fanout_group
+want admin && admin_group
 want ls && ls_group
 
 {
@@ -964,6 +981,12 @@ want ls && ls_group
 		echo "### Chat fan-out against Redis pub/sub (bench/fanout.sh)"
 		echo
 		echo "$FANOUT_OUT"
+	fi
+	if want admin; then
+		echo
+		echo "### Echo while /metrics is scraped (bench/admin.sh)"
+		echo
+		echo "$ADMIN_OUT"
 	fi
 	if want ls; then
 		echo
