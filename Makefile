@@ -24,7 +24,7 @@ endif
 CPPFLAGS += -Isrc -D_GNU_SOURCE
 CFLAGS   += -std=gnu11 $(OPTFLAGS) $(WARN) $(SANFLAGS) -MMD -MP -pthread
 LDFLAGS  += $(SANFLAGS) -pthread
-LDLIBS   += $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) -lhiredis -lsystemd -lmicrohttpd -lm
+LDLIBS   += $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) -lhiredis -lsystemd -lmicrohttpd -ljansson -lm
 
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)

@@ -7,7 +7,7 @@ set -eu
 PKGS="gcc make pkg-config libc6-dev libcmocka-dev python3 python3-pytest
       procps iproute2 ncat netcat-openbsd socat clang libclang-rt-14-dev
       libssl-dev openssl haproxy libhiredis-dev redis-server
-      libsystemd-dev systemd libmicrohttpd-dev prometheus chromium"
+      libsystemd-dev systemd libmicrohttpd-dev libjansson-dev prometheus chromium"
 
 missing=""
 for p in $PKGS "$@"; do

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/benchfiles.h"
 #include "cli/cli.h"
 #include "client/bench.h"
 #include "client/pattern.h"
@@ -36,7 +37,8 @@ struct bench_cli {
 	struct addr_spec spec;
 	char target[ADDR_STR_MAX + ADDR_HOST_MAX];
 	enum addr_family family;
-	bool json, duration_set, threads_set;
+	bool json, json_buckets, duration_set, threads_set;
+	const char *hist_out, *svg; /* --hist-out, --svg */
 	uint64_t max_errors;
 	enum frame_kind framing;
 	enum pattern_reply reply;
@@ -69,6 +71,9 @@ static const struct option long_opts[] = {
 	{"expect-reply", required_argument, NULL, 'E'},
 	{"mode", required_argument, NULL, 'm'},
 	{"json", no_argument, NULL, 'j'},
+	{"json-buckets", no_argument, NULL, 'J'},
+	{"hist-out", required_argument, NULL, 'H'},
+	{"svg", required_argument, NULL, 'S'},
 	{"timeout", required_argument, NULL, 'W'},
 	{"max-errors", required_argument, NULL, 'M'},
 	{"help", no_argument, NULL, 'h'},
@@ -80,7 +85,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: sockbox bench ADDR [options]\n"
-		"       sockbox bench HOST PORT [options]\n\n"
+		"       sockbox bench HOST PORT [options]\n"
+		"       sockbox bench plot FILE... -o OUT.svg   (see sockbox bench plot --help)\n"
+		"       sockbox bench merge FILE...             (see sockbox bench merge --help)\n\n"
 		"Load generator: opens CONNS connections over N threads, keeps DEPTH messages of\n"
 		"SIZE random bytes in flight on each, and verifies every reply byte for byte.\n"
 		"Reports messages/s, MB/s and latency percentiles (send -> full reply).\n\n"
@@ -111,6 +118,12 @@ static void usage(FILE *f)
 		"                         exchange one message, close, again (connections/s;\n"
 		"                         over tls:// each is a full handshake: handshakes/s)\n"
 		"      --json             print the result as one JSON object (last line of stdout)\n"
+		"      --json-buckets     --json with the latency histogram's buckets, for\n"
+		"                         `sockbox bench merge` of runs made at the same time\n"
+		"      --hist-out FILE    write the latency distribution in HdrHistogram's\n"
+		"                         percentile-distribution text (values in ms), the\n"
+		"                         format wrk2 prints and HdrHistogram's plotter reads\n"
+		"      --svg FILE         draw latency by percentile as a self-contained SVG\n"
 		"  -W, --timeout DUR      give up on a connect (with its TLS handshake) after DUR\n"
 		"                         (default 10s): counted as a timeout error, or exit 5\n"
 		"                         when the first connect times out\n"
@@ -205,6 +218,15 @@ static int parse_opt(struct bench_cli *bc, int c, const char *arg, const char *b
 		return parse_mode(arg, &bc->o.mode);
 	case 'j':
 		bc->json = true;
+		return 0;
+	case 'J':
+		bc->json = bc->json_buckets = true;
+		return 0;
+	case 'H':
+		bc->hist_out = arg;
+		return 0;
+	case 'S':
+		bc->svg = arg;
 		return 0;
 	case 'M':
 		return cli_uint("bench", "--max-errors", arg, 0, UINT64_MAX, &bc->max_errors)
@@ -579,64 +601,45 @@ static void print_summary(const struct bench_cli *bc, const struct bench_stats *
 	print_errors(s);
 }
 
-static void print_json(const struct bench_cli *bc, const struct bench_stats *s)
+/* The run as a result: what --json, --svg and `bench merge` work from. */
+static void fill_result(const struct bench_cli *bc, const struct bench_stats *s, struct result *r)
 {
-	const struct hist *h = &s->latency;
 	uint64_t msg_len = bc->o.pattern->msg_len;
-	struct jw w;
-	int i;
 
-	jw_init(&w, stdout);
-	jw_obj_begin(&w);
-	jw_key(&w, "target"), jw_str(&w, bc->target);
-	jw_key(&w, "mode"), jw_str(&w, mode_names[bc->o.mode]);
-	jw_key(&w, "line"), jw_bool(&w, bc->framing == FRAME_LINE);
-	jw_key(&w, "framing"), jw_str(&w, frame_name(bc->framing));
-	jw_key(&w, "expect_reply");
-	if (bc->reply == PATTERN_REPLY_FIXED)
-		jw_strn(&w, bc->fixed, bc->fixed_len);
-	else
-		jw_str(&w, bc->reply == PATTERN_REPLY_REVERSED ? "reversed" : "echo");
-	jw_key(&w, "connections"), jw_uint(&w, s->established);
-	jw_key(&w, "threads"), jw_uint(&w, bc->o.threads);
-	jw_key(&w, "depth"), jw_uint(&w, bc->o.mode == BENCH_ECHO ? bc->o.depth : 1);
-	jw_key(&w, "size"), jw_uint(&w, bc->size);
-	jw_key(&w, "message_bytes"), jw_uint(&w, msg_len);
-	/* Microseconds: a short -n run's rate must be checkable from its duration. */
-	jw_key(&w, "duration_s"), jw_double(&w, (double)s->elapsed_ns / 1e9, 6);
-	jw_key(&w, "messages"), jw_uint(&w, s->messages);
-	jw_key(&w, "msgs_per_s"), jw_double(&w, per_s(s->messages, s->elapsed_ns), 1);
-	jw_key(&w, "mb_per_s"), jw_double(&w, per_s(s->messages * msg_len, s->elapsed_ns) / 1e6, 3);
-	jw_key(&w, "bytes_out"), jw_uint(&w, s->bytes_out);
-	jw_key(&w, "bytes_in"), jw_uint(&w, s->bytes_in);
-	if (bc->o.mode == BENCH_CONNECT) {
-		jw_key(&w, "connects"), jw_uint(&w, s->connects);
-		jw_key(&w, "connects_per_s"), jw_double(&w, per_s(s->connects, s->elapsed_ns), 1);
+	memset(r, 0, sizeof(*r));
+	snprintf(r->target, sizeof(r->target), "%s", bc->target);
+	snprintf(r->mode, sizeof(r->mode), "%s", mode_names[bc->o.mode]);
+	snprintf(r->framing, sizeof(r->framing), "%s", frame_name(bc->framing));
+	if (bc->reply == PATTERN_REPLY_FIXED) {
+		memcpy(r->expect_reply, bc->fixed, bc->fixed_len);
+		r->expect_reply_len = bc->fixed_len;
+	} else {
+		r->expect_reply_len =
+			(size_t)snprintf(r->expect_reply, sizeof(r->expect_reply), "%s",
+					 bc->reply == PATTERN_REPLY_REVERSED ? "reversed" : "echo");
 	}
-	if (bc->o.rate) {
-		jw_key(&w, "rate"), jw_uint(&w, bc->o.rate);
-		jw_key(&w, "late"), jw_uint(&w, s->late);
-		jw_key(&w, "unsent"), jw_uint(&w, s->unsent);
-	}
-	jw_key(&w, "latency_us");
-	jw_obj_begin(&w);
-	jw_key(&w, "p50"), jw_double(&w, us(hist_percentile(h, 0.5)), 1);
-	jw_key(&w, "p90"), jw_double(&w, us(hist_percentile(h, 0.9)), 1);
-	jw_key(&w, "p99"), jw_double(&w, us(hist_percentile(h, 0.99)), 1);
-	jw_key(&w, "p999"), jw_double(&w, us(hist_percentile(h, 0.999)), 1);
-	jw_key(&w, "max"), jw_double(&w, us(hist_max(h)), 1);
-	jw_key(&w, "min"), jw_double(&w, us(hist_min(h)), 1);
-	jw_key(&w, "mean"), jw_double(&w, hist_mean(h) / 1000.0, 1);
-	jw_obj_end(&w);
-	jw_key(&w, "open_at_end"), jw_uint(&w, s->open_at_end);
-	jw_key(&w, "errors"), jw_uint(&w, bench_errors_total(s));
-	jw_key(&w, "errors_by_kind");
-	jw_obj_begin(&w);
-	for (i = 0; i < BENCH_ERR_KINDS; i++)
-		jw_key(&w, bench_err_name((enum bench_err)i)), jw_uint(&w, s->errors[i]);
-	jw_obj_end(&w);
-	jw_obj_end(&w);
-	jw_finish(&w);
+	r->connections = s->established;
+	r->threads = bc->o.threads;
+	r->depth = bc->o.mode == BENCH_ECHO ? bc->o.depth : 1;
+	r->size = bc->size;
+	r->message_bytes = msg_len;
+	r->duration_s = (double)s->elapsed_ns / 1e9;
+	r->messages = s->messages;
+	r->msgs_per_s = per_s(s->messages, s->elapsed_ns);
+	r->mb_per_s = per_s(s->messages * msg_len, s->elapsed_ns) / 1e6;
+	r->bytes_out = s->bytes_out;
+	r->bytes_in = s->bytes_in;
+	r->connect_mode = bc->o.mode == BENCH_CONNECT;
+	r->connects = s->connects;
+	r->connects_per_s = per_s(s->connects, s->elapsed_ns);
+	r->rate = bc->o.rate;
+	r->late = s->late;
+	r->unsent = s->unsent;
+	r->open_at_end = s->open_at_end;
+	memcpy(r->errors, s->errors, sizeof(r->errors));
+	r->runs = 1;
+	r->has_buckets = true;
+	r->latency = s->latency;
 }
 
 /* Room for CONNS sockets: the soft open-file limit raised to the hard one. */
@@ -709,10 +712,16 @@ int cmd_bench(int argc, char **argv)
 {
 	static struct bench_cli bc;
 	static struct bench_stats stats; /* holds a 39 KiB histogram */
+	static struct result result;	 /* and so does this */
+	int files_rc = EXIT_OK;
 	static struct pattern pat;
 	sigset_t set;
 	int rc;
 
+	if (argc > 1 && !strcmp(argv[1], "plot"))
+		return cmd_bench_plot(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "merge"))
+		return cmd_bench_merge(argc - 1, argv + 1);
 	memset(&bc, 0, sizeof(bc));
 	bc.o.conns = bc.o.depth = 1;
 	bc.o.connect_timeout_ms = 10000;
@@ -756,15 +765,23 @@ int cmd_bench(int argc, char **argv)
 	bc.progress = isatty(STDOUT_FILENO);
 	rc = run(&bc, &stats);
 	if (!rc) {
+		char title[RESULT_TEXT_MAX + 32];
+
+		fill_result(&bc, &stats, &result);
 		if (bc.json)
-			print_json(&bc, &stats);
+			result_write_json(&result, stdout, bc.json_buckets);
 		else
 			print_summary(&bc, &stats);
 		fflush(stdout);
+		snprintf(title, sizeof(title), "sockbox bench %s", bc.target);
+		files_rc = bench_write_files(&result, bc.hist_out, bc.svg, title);
 	}
 	pattern_fini(&pat);
 out_loop:
 	loop_free(bc.loop);
 	tls_ctx_free(bc.o.tls);
-	return rc ? cli_exit_code(rc) : result_code(&bc, &stats);
+	if (rc)
+		return cli_exit_code(rc);
+	rc = result_code(&bc, &stats);
+	return rc ? rc : files_rc;
 }

@@ -16,7 +16,9 @@
 #ifndef SOCKBOX_UTIL_HIST_H
 #define SOCKBOX_UTIL_HIST_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define HIST_SUB_BITS  7 /* 128 sub-buckets per power of two */
 #define HIST_TOP_BIT   44
@@ -50,5 +52,37 @@ double hist_mean(const struct hist *h);
 /* Bucket of v and the range [lo, hi] of values it holds; for tests and the curious. */
 unsigned hist_index(uint64_t v);
 void hist_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi);
+
+/*
+ * Adds n values to bucket i (count too), for a histogram read back from its buckets; the
+ * caller sets min, max and sum. -EINVAL if i is not a bucket, -EOVERFLOW if the count would.
+ */
+int hist_add_bucket(struct hist *h, unsigned i, uint64_t n);
+
+/* Standard deviation, from the middles of the buckets. 0 when empty. */
+double hist_stddev(const struct hist *h);
+
+/*
+ * HdrHistogram's percentile distribution: rows at percentiles that step closer to 100 %
+ * ticks_per_half times per halving of the distance to it (0, 10, 20, ... 50, 55, ... 75,
+ * 77.5, ... with 5), each where the recorded values reach it, then a last row at 100 % with
+ * the maximum. A row's value is what hist_percentile gives at its quantile.
+ */
+struct hist_row {
+	uint64_t value;	 /* as recorded (ns for the callers) */
+	double quantile; /* 0..1 */
+	uint64_t total;	 /* values recorded up to and including this row's bucket */
+};
+/* Calls fn for each row in order; returns the number of rows (0 when empty). */
+size_t hist_rows(const struct hist *h, unsigned ticks_per_half,
+		 void (*fn)(const struct hist_row *row, void *arg), void *arg);
+
+/*
+ * Writes the distribution in HdrHistogram's percentile-distribution text (the format of
+ * hdr_percentiles_print, wrk2 and HdrHistogram's plotter): a header line "Value Percentile
+ * TotalCount 1/(1-Percentile)", one line per row with the value divided by scale (1e6: ns
+ * shown as ms), and the #[Mean ...] footer. Returns 0 or -errno from the stream.
+ */
+int hist_print_percentiles(const struct hist *h, FILE *f, double scale, unsigned ticks_per_half);
 
 #endif

@@ -122,8 +122,8 @@ def test_every_command_in_the_usage_is_checked_against_the_man_page():
     assert listed == COMMANDS, f"sockbox --help lists {listed}; update COMMANDS and the man page"
 
 
-def _help_flags(command):
-    r = sockbox(command, "--help", timeout=15)
+def _help_flags(*command):
+    r = sockbox(*command, "--help", timeout=15)
     assert r.returncode == 0, r.stderr
     flags = set()
     for line in r.stdout.decode().splitlines():
@@ -149,3 +149,17 @@ def test_man_page_documents_every_flag_that_help_lists(command):
     assert not missing, f"man/sockbox.1 lacks {command} flags {missing}"
     synopsis = man.split(".SH SYNOPSIS")[1].split(".SH ")[0]
     assert f".B sockbox {command}\n" in synopsis, f"sockbox {command} is not in the SYNOPSIS"
+
+
+@pytest.mark.parametrize("sub", ["plot", "merge"])
+def test_man_page_documents_bench_subcommands(sub):
+    flags = _help_flags("bench", sub)
+    assert {"-h", "--help", "-o"} <= flags, flags
+    with open(os.path.join(REPO, "man", "sockbox.1"), encoding="utf-8") as f:
+        man = f.read().replace("\\-", "-")
+    section = re.search(rf"(?ms)^\.SS bench {sub}\n(.*?)^\.S[HS] ", man)
+    assert section, f"man/sockbox.1 has no .SS bench {sub}"
+    missing = sorted(f for f in flags - {"-h", "--help"} if f not in section.group(1))
+    assert not missing, f"man/sockbox.1 lacks bench {sub} flags {missing}"
+    synopsis = man.split(".SH SYNOPSIS")[1].split(".SH ")[0]
+    assert f".B sockbox bench {sub}\n" in synopsis
