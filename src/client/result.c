@@ -10,6 +10,9 @@
 
 #include "util/json.h"
 
+/* A result with every bucket in use is about 0.5 MiB; anything far larger is not one. */
+#define RESULT_FILE_MAX (64 << 20)
+
 static const char *const summary_keys[7] = {"p50", "p90", "p99", "p999", "max", "min", "mean"};
 
 uint64_t result_errors(const struct result *r)
@@ -299,14 +302,41 @@ static int read_object(const json_t *o, struct result *r, const char *path, char
 	return 0;
 }
 
+int result_parse(const char *text, size_t n, const char *name, struct result *r, char *why,
+		 size_t size)
+{
+	const char *last = NULL, *end = text + n;
+	json_error_t jerr;
+	json_t *o;
+	int rc;
+
+	/* The last line that starts an object: `bench --json > file` and files of one line. */
+	for (const char *line = text; line < end;) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line)), *p = line;
+
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p < end && *p == '{')
+			last = p;
+		line = nl ? nl + 1 : end;
+	}
+	if (!last)
+		return fail(why, size, name, "no JSON object in it (from `sockbox bench --json`)");
+	o = json_loadb(last, (size_t)(end - last), JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK,
+		       &jerr);
+	if (!o)
+		return fail(why, size, name, "bad JSON: %s", jerr.text);
+	rc = json_is_object(o) ? read_object(o, r, name, why, size)
+			       : fail(why, size, name, "not a JSON object");
+	json_decref(o);
+	return rc;
+}
+
 int result_read(const char *path, struct result *r, char *why, size_t size)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-	char *line = NULL, *last = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	json_error_t jerr;
-	json_t *o;
+	char *text = NULL;
+	size_t len = 0, cap = 0;
 	int rc;
 
 	if (!f) {
@@ -314,29 +344,40 @@ int result_read(const char *path, struct result *r, char *why, size_t size)
 		snprintf(why, size, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	/* The last line that starts an object: `bench --json > file` and files of one line. */
-	while ((n = getline(&line, &cap, f)) > 0) {
-		char *p = line;
+	for (;;) {
+		size_t got;
 
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '{') {
-			free(last);
-			last = strdup(p);
+		if (len + 65536 > cap) {
+			char *p;
+
+			if (cap >= RESULT_FILE_MAX) {
+				rc = fail(why, size, path, "larger than %d MiB: not a bench result",
+					  RESULT_FILE_MAX >> 20);
+				goto out;
+			}
+			p = realloc(text, cap = cap ? cap * 2 : 65536 * 2);
+			if (!p) {
+				rc = -ENOMEM;
+				snprintf(why, size, "%s: %s", path, strerror(ENOMEM));
+				goto out;
+			}
+			text = p;
 		}
+		got = fread(text + len, 1, cap - len, f);
+		len += got;
+		if (got == 0)
+			break;
 	}
-	free(line);
+	if (ferror(f)) {
+		rc = -EIO;
+		snprintf(why, size, "%s: %s", path, strerror(EIO));
+		goto out;
+	}
+	rc = result_parse(text ? text : "", len, path, r, why, size);
+out:
+	free(text);
 	if (f != stdin)
 		fclose(f);
-	if (!last)
-		return fail(why, size, path, "no JSON object in it (from `sockbox bench --json`)");
-	o = json_loads(last, JSON_REJECT_DUPLICATES, &jerr);
-	free(last);
-	if (!o)
-		return fail(why, size, path, "bad JSON: %s", jerr.text);
-	rc = json_is_object(o) ? read_object(o, r, path, why, size)
-			       : fail(why, size, path, "not a JSON object");
-	json_decref(o);
 	return rc;
 }
 

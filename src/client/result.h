@@ -63,6 +63,9 @@ int result_write_json(const struct result *r, FILE *f, bool buckets);
  * (naming the file) in why.
  */
 int result_read(const char *path, struct result *r, char *why, size_t size);
+/* The same from text already read (n bytes, any content), name standing for the file. */
+int result_parse(const char *text, size_t n, const char *name, struct result *r, char *why,
+		 size_t size);
 
 /*
  * Adds src to dst (dst may be the first result itself). Both need buckets and must measure
