@@ -145,8 +145,8 @@ def test_make_install_puts_every_file_under_destdir_and_uninstall_takes_them(tmp
     assert [p for p in dest.rglob("*") if p.is_file()] == []
 
 
-def _help_flags(command):
-    r = sockbox(command, "--help", timeout=15)
+def _help_flags(*command):
+    r = sockbox(*command, "--help", timeout=15)
     flags = set()
     for line in r.stdout.decode().splitlines():
         m = re.match(r"\s+((?:--?[A-Za-z0-9][\w-]*(?:, )?)+)(?:\s|$)", line)
@@ -173,6 +173,16 @@ def test_bash_completion_offers_every_flag_help_lists(command):
     offered = complete(SOCKBOX_BIN, command, "-")
     missing = sorted(flags - offered)
     assert not missing, f"completion lacks {command} flags {missing}"
+
+
+@needs("bash")
+@pytest.mark.parametrize("sub", ["plot", "merge"])
+def test_bash_completion_bench_subcommands(sub):
+    assert {"plot", "merge"} <= complete(SOCKBOX_BIN, "bench", "")
+    flags = _help_flags("bench", sub)
+    offered = complete(SOCKBOX_BIN, "bench", sub, "-")
+    assert flags and not sorted(flags - offered), (flags, offered)
+    assert "--rate" not in offered  # bench's own flags are not merge's or plot's
 
 
 @needs("bash")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# The realpython echo client, copied as written from /work/shared/seeds/002_2073216b868ef722.txt
+# The realpython echo client, copied as written from the tutorial
 # (https://realpython.com/python-sockets/). Only PORT changed: it comes from argv[1] or $PORT,
 # with the original 65432 as the default.
 
