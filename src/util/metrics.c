@@ -59,29 +59,16 @@ static void putf(struct metrics_buf *b, const char *fmt, ...)
 		put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-/* HELP text: backslash and newline escaped. */
-static void put_help(struct metrics_buf *b, const char *s)
+/* HELP text escapes backslash and newline; a label value the double quote as well. */
+static void put_escaped(struct metrics_buf *b, const char *s, bool quote)
 {
 	for (; *s; s++) {
 		if (*s == '\\')
 			puts_(b, "\\\\");
 		else if (*s == '\n')
 			puts_(b, "\\n");
-		else
-			put(b, s, 1);
-	}
-}
-
-/* A label value: backslash, double quote and newline escaped. */
-static void put_value(struct metrics_buf *b, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\')
-			puts_(b, "\\\\");
-		else if (*s == '"')
+		else if (*s == '"' && quote)
 			puts_(b, "\\\"");
-		else if (*s == '\n')
-			puts_(b, "\\n");
 		else
 			put(b, s, 1);
 	}
@@ -92,7 +79,7 @@ void metrics_family(struct metrics_buf *b, const char *name, const char *type, c
 	puts_(b, "# HELP ");
 	puts_(b, name);
 	puts_(b, " ");
-	put_help(b, help);
+	put_escaped(b, help, false);
 	puts_(b, "\n# TYPE ");
 	puts_(b, name);
 	puts_(b, " ");
@@ -111,7 +98,7 @@ static void put_name(struct metrics_buf *b, const char *name, const char *const 
 			puts_(b, ",");
 		puts_(b, labels[i]);
 		puts_(b, "=\"");
-		put_value(b, labels[i + 1]);
+		put_escaped(b, labels[i + 1], true);
 		puts_(b, "\"");
 	}
 	puts_(b, "}");

@@ -55,7 +55,8 @@ static void make(struct result *r, const char *target, uint64_t seed, uint64_t n
 	}
 }
 
-static void write_file(const struct result *r, bool buckets, const char *before)
+/* A new temporary file, its name in path, open for writing. */
+static FILE *new_file(void)
 {
 	FILE *f;
 	int fd;
@@ -65,6 +66,13 @@ static void write_file(const struct result *r, bool buckets, const char *before)
 	assert_true(fd >= 0);
 	f = fdopen(fd, "w");
 	assert_non_null(f);
+	return f;
+}
+
+static void write_file(const struct result *r, bool buckets, const char *before)
+{
+	FILE *f = new_file();
+
 	if (before)
 		fputs(before, f);
 	assert_int_equal(result_write_json(r, f, buckets), 0);
@@ -73,15 +81,10 @@ static void write_file(const struct result *r, bool buckets, const char *before)
 
 static void write_text(const char *text)
 {
-	FILE *f;
-	int fd;
+	FILE *f = new_file();
 
-	strcpy(path, "/tmp/test_result_XXXXXX");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
 	fputs(text, f);
-	fclose(f);
+	assert_int_equal(fclose(f), 0);
 }
 
 static void test_round_trip(void **state)
