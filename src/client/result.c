@@ -140,7 +140,11 @@ static int fail(char *why, size_t size, const char *path, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* A whole number >= 0 at key, or def when absent. -1 when present and not one. */
+/*
+ * A whole number >= 0 at key, or def when absent. -1 when present and not one, or when above
+ * INT64_MAX: JSON readers (jansson among them) hold integers in 63 bits, so a count that could
+ * not be read back from the file bench writes is not accepted either.
+ */
 static int get_uint(const json_t *o, const char *key, uint64_t def, uint64_t *out)
 {
 	const json_t *v = json_object_get(o, key);
@@ -153,7 +157,7 @@ static int get_uint(const json_t *o, const char *key, uint64_t def, uint64_t *ou
 		*out = (uint64_t)json_integer_value(v);
 		return 0;
 	}
-	if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 1.8e19 &&
+	if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 0x1p63 &&
 	    json_real_value(v) == (double)(uint64_t)json_real_value(v)) {
 		*out = (uint64_t)json_real_value(v);
 		return 0;
@@ -403,6 +407,12 @@ int result_merge(struct result *dst, const struct result *src, char *why, size_t
 	}
 	if (dst == src)
 		return 0;
+	if (dst->messages > INT64_MAX - src->messages ||
+	    dst->latency.count > INT64_MAX - src->latency.count) {
+		snprintf(why, size, "together the runs hold more than %" PRId64 " messages",
+			 INT64_MAX);
+		return -EOVERFLOW;
+	}
 	dst->runs += src->runs;
 	dst->connections += src->connections;
 	dst->threads += src->threads;
