@@ -53,6 +53,7 @@ COMPDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 DOCDIR  := $(DESTDIR)$(PREFIX)/share/doc/sockbox
 VERSION := 0.1.0
 GITREV  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+LIBSYSTEMD = $(shell pkg-config --modversion libsystemd 2>/dev/null || echo unknown)
 
 .PHONY: all run test unit e2e asan test-asan fuzz bench deps clean format install uninstall FORCE
 .DEFAULT_GOAL := all
@@ -73,7 +74,8 @@ $(BUILD)/libsockbox.a: $(LIB_OBJ)
 # The version from git, rewritten only when it changes (so nothing rebuilds for nothing).
 $(BUILD)/version.h: FORCE
 	@mkdir -p $(BUILD)
-	@printf '#define SOCKBOX_VERSION "%s"\n#define SOCKBOX_GITREV "%s"\n' '$(VERSION)' '$(GITREV)' > $@.tmp
+	@printf '#define SOCKBOX_VERSION "%s"\n#define SOCKBOX_GITREV "%s"\n#define SOCKBOX_LIBSYSTEMD "%s"\n' \
+		'$(VERSION)' '$(GITREV)' '$(LIBSYSTEMD)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 $(BUILD)/src/main.o: $(BUILD)/version.h

@@ -4,7 +4,9 @@
 
 #include "bus/redis.h"
 #include "cli/cli.h"
+#include "client/result.h"
 #include "net/tls.h"
+#include "server/admin.h"
 #include "version.h"
 
 static const struct command {
@@ -44,8 +46,9 @@ const char *const sockbox_version = SOCKBOX_VERSION " (" SOCKBOX_GITREV ")";
 
 static void print_version(void)
 {
-	printf("sockbox %s (%s)\nbuilt with %s, %s\n", SOCKBOX_VERSION, SOCKBOX_GITREV,
-	       tls_library(), redis_bus_library());
+	printf("sockbox %s (%s)\nbuilt with %s, %s, %s, libsystemd %s, %s\n", SOCKBOX_VERSION,
+	       SOCKBOX_GITREV, tls_library(), redis_bus_library(), admin_library(),
+	       SOCKBOX_LIBSYSTEMD, result_library());
 }
 
 static const struct command *find(const char *name)

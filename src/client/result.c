@@ -29,6 +29,14 @@ static double us(uint64_t ns)
 	return (double)ns / 1000.0;
 }
 
+const char *result_library(void)
+{
+	static char name[32];
+
+	snprintf(name, sizeof(name), "jansson %s", jansson_version_str());
+	return name;
+}
+
 /* ---- writing */
 
 static void write_hist(struct jw *w, const struct hist *h)

@@ -72,6 +72,9 @@ int result_parse(const char *text, size_t n, const char *name, struct result *r,
  * the same thing (mode, framing, message size, reply); else -EINVAL and why says what
  * differs.
  */
+/* The jansson that reads results ("jansson 2.14"). */
+const char *result_library(void);
+
 int result_merge(struct result *dst, const struct result *src, char *why, size_t size);
 
 /*

@@ -277,3 +277,11 @@ void admin_stop(struct admin *a)
 	MHD_stop_daemon(a->d); /* closes the listening socket too */
 	free(a);
 }
+
+const char *admin_library(void)
+{
+	static char name[48];
+
+	snprintf(name, sizeof(name), "libmicrohttpd %s", MHD_get_version());
+	return name;
+}

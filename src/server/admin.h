@@ -29,4 +29,7 @@ const char *admin_address(const struct admin *a);
 /* NULL is a no-op. */
 void admin_stop(struct admin *a);
 
+/* The libmicrohttpd running ("libmicrohttpd 0.9.75"). */
+const char *admin_library(void);
+
 #endif

@@ -199,3 +199,5 @@ def test_version_names_the_build_and_its_libraries():
         out = r.stdout.decode()
         assert re.match(r"^sockbox \d+\.\d+\.\d+ \(\S+\)\nbuilt with OpenSSL \d", out), out
         assert "hiredis 0.14" in out
+        for lib in ("libmicrohttpd", "libsystemd", "jansson"):
+            assert re.search(lib + r" \d", out), out
