@@ -140,8 +140,8 @@ static int init_workers(struct server *s)
 	for (; s->nworkers < s->cfg.workers; s->nworkers++) {
 		struct worker *w = &s->workers[s->nworkers];
 
-		err = worker_init(w, s->nworkers, s->cfg.workers, &s->cfg, &s->shared,
-				  s->svc_shared);
+		err = worker_setup(w, s->nworkers, s->cfg.workers, &s->cfg, &s->shared,
+				   s->svc_shared);
 		if (err)
 			return err;
 		for (size_t i = 0; i < s->nlisteners; i++) {
@@ -430,7 +430,7 @@ void server_free(struct server *s)
 	if (!s)
 		return;
 	for (unsigned i = 0; i < s->nworkers; i++)
-		worker_fini(&s->workers[i]);
+		worker_teardown(&s->workers[i]);
 	free(s->workers);
 	if (s->svc_ready && s->cfg.svc.service->fini)
 		s->cfg.svc.service->fini(s->svc_shared);

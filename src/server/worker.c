@@ -121,7 +121,7 @@ int worker_add_listener(struct worker *w, int fd, int transport, bool shared,
 	wl->shared = shared;
 	wl->origin = *origin;
 	loop_io_init(&wl->io, fd, transport == ADDR_UDP ? udp__on_io : on_accept, NULL);
-	w->nlisteners++; /* owned from here on, closed by worker_fini */
+	w->nlisteners++; /* owned from here on, closed by worker_teardown */
 	if (transport == ADDR_UDP && (err = udp_port_new(&wl->udp)))
 		return err;
 	return 0;
@@ -247,8 +247,8 @@ static void on_wake(struct loop *l, void *arg)
 
 /* --- life cycle --- */
 
-int worker_init(struct worker *w, unsigned id, unsigned nworkers, const struct server_config *cfg,
-		struct worker_shared *shared, void *svc_shared)
+int worker_setup(struct worker *w, unsigned id, unsigned nworkers, const struct server_config *cfg,
+		 struct worker_shared *shared, void *svc_shared)
 {
 	int err;
 
@@ -288,7 +288,7 @@ out_loop:
 	return err;
 }
 
-void worker_fini(struct worker *w)
+void worker_teardown(struct worker *w)
 {
 	if (!w->loop)
 		return;

@@ -73,10 +73,10 @@ struct worker {
  * Sets up w (loop, connections, timers) without a thread or listeners; svc_shared is what the
  * service's init() made. Returns 0 or -errno.
  */
-int worker_init(struct worker *w, unsigned id, unsigned nworkers, const struct server_config *cfg,
-		struct worker_shared *shared, void *svc_shared);
+int worker_setup(struct worker *w, unsigned id, unsigned nworkers, const struct server_config *cfg,
+		 struct worker_shared *shared, void *svc_shared);
 /* Closes every connection and frees everything w owns. */
-void worker_fini(struct worker *w);
+void worker_teardown(struct worker *w);
 
 /*
  * Gives w a listening fd (TCP, unix or UDP) to serve from worker_start() on; w owns it from
