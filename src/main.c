@@ -36,7 +36,7 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'sockbox help COMMAND' (or 'sockbox COMMAND --help') describes a command;\n"
-		   "'sockbox version' the build.\n"
+		   "'sockbox version' (or --version) the build and its libraries.\n"
 		   "Exit status: 0 ok, 1 failure, 2 usage error, 3 name did not resolve,\n"
 		   "4 connection refused, 5 timed out, 6 TLS handshake or certificate\n"
 		   "verification failed, 7 connection reset.\n");
