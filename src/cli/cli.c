@@ -164,11 +164,16 @@ void cli_notice(const char *text, const char *event, const struct log_field *fie
 	log_write_line(line, len); /* in order with the log lines, through the same queue */
 }
 
-void cli_ready(const char *addr)
+void cli_ready(const char *addr, bool hostless)
 {
-	/* A wildcard address: say what it means. */
-	if (strstr(addr, "[::]:") || strstr(addr, "0.0.0.0:"))
+	const char *scheme = strstr(addr, "://"), *host = scheme ? scheme + 3 : addr;
+
+	/* A wildcard address, or loopback because no host was given: say what it means. */
+	if (!strncmp(host, "[::]:", 5) || !strncmp(host, "0.0.0.0:", 8))
 		cli_ready_note(addr, "every interface: reachable from other machines");
+	else if (hostless && (!strncmp(host, "127.0.0.1:", 10) || !strncmp(host, "[::1]:", 6)))
+		cli_ready_note(addr, "loopback only: give a host, e.g. *:PORT, to be reached from "
+				     "elsewhere");
 	else
 		cli_ready_note(addr, NULL);
 }

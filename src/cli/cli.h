@@ -79,7 +79,11 @@ void cli_log_setup(enum log_level level, enum log_format format);
 void cli_notice(const char *text, const char *event, const struct log_field *fields, size_t n);
 
 /* The readiness line: "listening on ADDR" (or its JSON form). */
-void cli_ready(const char *addr); /* a wildcard address gets "(every interface: ...)" */
+/*
+ * hostless: the address was given without a host (PORT, :PORT), so a loopback address gets
+ * "(loopback only: ...)"; a wildcard address always gets "(every interface: ...)".
+ */
+void cli_ready(const char *addr, bool hostless);
 /* The same with a note: "listening on ADDR (note)". */
 void cli_ready_note(const char *addr, const char *note);
 

@@ -23,7 +23,7 @@ struct listen_cli {
 	struct addr_spec spec;
 	char target[ADDR_STR_MAX + ADDR_HOST_MAX];
 	enum addr_family family;
-	bool keep, verbose, quit_set, bare_port;
+	bool keep, verbose, quit_set, hostless;
 	const char *port_opt; /* -p PORT (nc -l -p) */
 	const char *hexdump_path;
 	struct pump_opts po;
@@ -58,10 +58,11 @@ static void usage(FILE *f)
 		"       sockbox connect -l ...   (the same)\n\n"
 		"Wait for one client, then copy stdin to it and it to stdout, both at once, like\n"
 		"nc -l: at the end of stdin, shut down the sending side and keep printing until\n"
-		"the client closes; then exit. A bare PORT listens on 127.0.0.1 only; give a host\n"
-		"(0.0.0.0:PORT, [::]:PORT, :PORT for every interface) to be reached from elsewhere.\n"
+		"the client closes; then exit. PORT or :PORT listens on loopback only (127.0.0.1, ::1\n"
+		"with -6); give a host (*:PORT for every interface, 0.0.0.0:PORT or [::]:PORT for\n"
+		"one family) to be reached from elsewhere.\n"
 		"Prints 'listening on ADDR' on stderr with the real port (PORT 0 picks one).\n\n"
-		"ADDR: [tcp://|udp://]HOST:PORT, :PORT, [v6addr]:PORT, unix:/path\n\n"
+		"ADDR: [tcp://|udp://]HOST:PORT, *:PORT, :PORT, [v6addr]:PORT, unix:/path\n\n"
 		"Options:\n"
 		"  -k, --keep-open        after a client ends, wait for the next (until SIGINT)\n"
 		"  -u, --udp              UDP: the first datagram's sender becomes the peer\n"
@@ -250,26 +251,28 @@ static int parse_target(struct listen_cli *lc, int n, char **args)
 {
 	char joined[ADDR_HOST_MAX + ADDR_PORT_MAX + 4];
 	char *pair[2];
+	bool no_host = false;
 	int rc;
 
 	if (lc->port_opt) {
 		if (n > 1)
 			return cli_usage_error("listen", "too many arguments");
-		pair[0] = n ? args[0] : "127.0.0.1";
+		no_host = n == 0;
+		pair[0] = n ? args[0] : lc->family == ADDR_IPV6 ? "::1" : "127.0.0.1";
 		pair[1] = (char *)lc->port_opt;
 		args = pair;
 		n = 2;
 	} else if (n == 0) {
 		return cli_usage_error("listen", "missing ADDR or PORT (0 picks a free port)");
 	} else if (n == 1 && *args[0] && strspn(args[0], "0123456789") == strlen(args[0])) {
-		snprintf(joined, sizeof(joined), "127.0.0.1:%s", args[0]); /* a bare port */
+		snprintf(joined, sizeof(joined), ":%s", args[0]); /* a bare port: as :PORT */
 		pair[0] = joined;
 		args = pair;
-		lc->bare_port = true;
 	}
 	rc = cli_target("listen", n, args, lc->target, sizeof(lc->target), &lc->spec);
 	if (rc)
 		return rc;
+	lc->hostless = no_host || (lc->spec.transport != ADDR_UNIX && !lc->spec.host[0]);
 	if ((rc = cli_family_check("listen", lc->spec.host, lc->family)))
 		return rc;
 	if (lc->spec.tls)
@@ -323,11 +326,7 @@ static int run(struct listen_cli *lc)
 	pump_init(&lc->pump, lc->loop, &lc->po, on_end, lc);
 	if ((rc = open_listener(lc)))
 		goto out_loop;
-	if (lc->bare_port)
-		cli_ready_note(lc->bound, "127.0.0.1 only: give a host, e.g. 0.0.0.0:PORT, to be "
-					  "reached from elsewhere");
-	else
-		cli_ready(lc->bound);
+	cli_ready(lc->bound, lc->hostless);
 	loop_io_init(&lc->lio, lc->lfd, on_accept, lc);
 	rc = loop_io_set(lc->loop, &lc->lio, EPOLLIN);
 	if (!rc)

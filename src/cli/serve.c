@@ -100,19 +100,21 @@ static void usage(FILE *f)
 {
 	const struct service *s;
 
-	fprintf(f, "Usage: sockbox serve [SERVICE] [ADDR|PORT]... [-l ADDR]... [options]\n\n"
-		   "Serve SERVICE (default: echo) to many clients at once. Where to listen may\n"
-		   "also be given as a word: serve 5000 (127.0.0.1 only, like the default),\n"
-		   "serve echo :5000 (every interface), serve reverse 127.0.0.1:7000.\n\n"
-		   "Services (--list-services shows their framings and transports):\n");
+	fprintf(f,
+		"Usage: sockbox serve [SERVICE] [ADDR|PORT]... [-l ADDR]... [options]\n\n"
+		"Serve SERVICE (default: echo) to many clients at once. Where to listen may\n"
+		"also be given as a word: serve 5000 or serve :5000 (loopback only, like the\n"
+		"default), serve echo *:5000 (every interface), serve reverse 127.0.0.1:7000.\n\n"
+		"Services (--list-services shows their framings and transports):\n");
 	for (size_t i = 0; (s = services_at(i)); i++)
 		fprintf(f, "  %-10s %s\n", s->name, s->summary);
 	fprintf(f,
 		"\nOptions:\n"
 		"  -l, --listen ADDR       listen on ADDR; repeat for several (default 127.0.0.1:5050)\n"
-		"                          ADDR: [tcp://|udp://|tls://]HOST:PORT, :PORT (all\n"
-		"                          interfaces), [v6addr]:PORT, unix:/path; port 0 picks a\n"
-		"                          free port; tls:// serves the same service over TLS\n"
+		"                          ADDR: [tcp://|udp://|tls://]HOST:PORT, *:PORT (every\n"
+		"                          interface), PORT or :PORT (loopback), [v6addr]:PORT,\n"
+		"                          unix:/path; port 0 picks a free port; tls:// serves\n"
+		"                          the same service over TLS\n"
 		"      --tls-cert FILE     tls:// listeners: the certificate chain (PEM)\n"
 		"      --tls-key FILE      tls:// listeners: its private key (PEM)\n"
 		"      --handshake-timeout DUR\n"
@@ -121,7 +123,7 @@ static void usage(FILE *f)
 		"      --proxy-protocol    every TCP/unix client starts with a PROXY protocol v1 or\n"
 		"                          v2 header (HAProxy send-proxy): its address is the one\n"
 		"                          logged and limited; a bad or slow (3s) header closes it\n"
-		"  -4, -6                  IPv4 or IPv6 only (for :PORT and host names)\n"
+		"  -4, -6                  IPv4 or IPv6 only (for *:PORT, :PORT and host names)\n"
 		"      --workers N         worker threads, each with its own listening socket\n"
 		"                          (default: number of usable cores)\n"
 		"      --max-conns N       serve at most N connections at once; more are accepted\n"
@@ -202,7 +204,7 @@ struct serve_opts {
 	char exec_path[4096];
 	int adopt_fds[SERVER_MAX_LISTENERS]; /* from systemd (LISTEN_FDS) */
 	bool adopt_tls[SERVER_MAX_LISTENERS];
-	bool bare_port[SERVER_MAX_LISTENERS]; /* given as a bare PORT: 127.0.0.1 only */
+	bool hostless[SERVER_MAX_LISTENERS]; /* given as PORT or :PORT: loopback only */
 	char banner[BANNER_MAX];
 };
 
@@ -218,14 +220,14 @@ static int add_listen(struct serve_opts *o, const char *arg)
 
 	if (o->cfg.nlisten >= SERVER_MAX_LISTENERS)
 		return cli_usage_error("serve", "at most %d -l addresses", SERVER_MAX_LISTENERS);
-	if (is_bare_port(arg) &&
-	    strlen(arg) < 8) { /* serve 5000, -l 5000: loopback, as the default */
-		snprintf(buf, sizeof(buf), "127.0.0.1:%s", arg);
-		o->bare_port[o->cfg.nlisten] = true;
+	if (is_bare_port(arg) && strlen(arg) < 8) { /* serve 5000, -l 5000: as :5000 */
+		snprintf(buf, sizeof(buf), ":%s", arg);
 		arg = buf;
 	}
 	if (addr_parse(arg, &o->cfg.listen[o->cfg.nlisten], &why) < 0)
 		return cli_usage_error("serve", "-l %s: %s", arg, why);
+	o->hostless[o->cfg.nlisten] = o->cfg.listen[o->cfg.nlisten].transport != ADDR_UNIX &&
+				      !o->cfg.listen[o->cfg.nlisten].host[0];
 	o->cfg.nlisten++;
 	return 0;
 }
@@ -233,7 +235,13 @@ static int add_listen(struct serve_opts *o, const char *arg)
 /* A wildcard host (all interfaces of its family, or both). */
 static bool wildcard(const char *host)
 {
-	return !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+	return addr_is_every_interface(host) || !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+}
+
+/* The host a listener binds: no host (PORT, :PORT) is loopback. */
+static const char *bound_host(const struct serve_opts *o, const char *host)
+{
+	return *host ? host : o->cfg.family == ADDR_IPV6 ? "::1" : "127.0.0.1";
 }
 
 /* Two -l for the same port where one covers the other would fail at bind with this very
@@ -253,14 +261,18 @@ static int check_overlap(const struct serve_opts *o)
 				same = !strcmp(x->path, y->path);
 			else
 				same = !strcmp(x->port, y->port) && strcmp(x->port, "0") &&
-				       (!strcmp(x->host, y->host) || wildcard(x->host) ||
-					wildcard(y->host));
+				       (!strcmp(bound_host(o, x->host), bound_host(o, y->host)) ||
+					wildcard(x->host) || wildcard(y->host));
 			if (!same)
 				continue;
 			addr_spec_format(x, a, sizeof(a));
 			addr_spec_format(y, b, sizeof(b));
 			if (!strcmp(a, b))
 				return cli_usage_error("serve", "-l %s is given twice", a);
+			if (!wildcard(x->host) && !wildcard(y->host))
+				return cli_usage_error("serve",
+						       "-l %s and -l %s are the same address (%s)",
+						       a, b, bound_host(o, x->host));
 			return cli_usage_error("serve",
 					       "-l %s and -l %s overlap: %s listens on every "
 					       "address of the port already",
@@ -655,8 +667,9 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 		}
 	}
 	if (o->ipv4_only && o->ipv6_only)
-		return cli_usage_error("serve", "-4 and -6 together: give one (with neither, :PORT "
-						"listens on both)");
+		return cli_usage_error("serve",
+				       "-4 and -6 together: give one (with neither, *:PORT "
+				       "listens on both)");
 	if ((rc = check_overlap(o)))
 		return rc;
 	for (size_t i = 0; i < o->cfg.nlisten; i++)
@@ -775,20 +788,19 @@ static void held_by(const char *addr, char *buf, size_t size)
 	snprintf(buf, size, " (%s)", text);
 }
 
-/* The readiness line; one for a listener given as a bare PORT says it is loopback only. */
+/* The readiness line; one for a listener given without a host says it is loopback only. */
 static void announce(const struct serve_opts *o, const char *name)
 {
 	const char *port = strrchr(name, ':');
 
 	for (size_t i = 0; i < o->cfg.nlisten; i++)
-		if (o->bare_port[i] && !strncmp(name, "127.0.0.1:", 10) && port &&
+		if (o->hostless[i] && port &&
 		    (!strcmp(o->cfg.listen[i].port, port + 1) ||
 		     !strcmp(o->cfg.listen[i].port, "0"))) {
-			cli_ready_note(name, "127.0.0.1 only: give a host, e.g. 0.0.0.0:PORT, to "
-					     "be reached from elsewhere");
+			cli_ready(name, true);
 			return;
 		}
-	cli_ready(name);
+	cli_ready(name, false);
 }
 
 /* /metrics: the admission check's refusals, by reason (zeros without one). */

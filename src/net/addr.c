@@ -167,6 +167,11 @@ static int resolve_wildcard(const struct addr_spec *spec, enum addr_family famil
 	return getaddrinfo("0.0.0.0", spec->port, hints, res);
 }
 
+bool addr_is_every_interface(const char *host)
+{
+	return !strcmp(host, "*");
+}
+
 int addr_af(enum addr_family family)
 {
 	return family == ADDR_IPV4 ? AF_INET : family == ADDR_IPV6 ? AF_INET6 : AF_UNSPEC;
@@ -182,10 +187,21 @@ int addr_resolve(const struct addr_spec *spec, bool passive, enum addr_family fa
 		return -EAFNOSUPPORT;
 	hints.ai_socktype = spec->transport == ADDR_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	hints.ai_family = addr_af(family);
-	if (passive && !spec->host[0])
+	if (passive && addr_is_every_interface(spec->host)) {
 		rc = resolve_wildcard(spec, family, &hints, res);
-	else
-		rc = getaddrinfo(spec->host[0] ? spec->host : NULL, spec->port, &hints, res);
+	} else if (passive && !spec->host[0]) {
+		/* :PORT to listen on: loopback, like a bare PORT and the default address. */
+		hints.ai_flags |= AI_NUMERICHOST;
+		hints.ai_family = family == ADDR_IPV6 ? AF_INET6 : AF_INET;
+		rc = getaddrinfo(family == ADDR_IPV6 ? "::1" : "127.0.0.1", spec->port, &hints,
+				 res);
+	} else {
+		/* Connecting to no host, or to "*" (ss's spelling of a wildcard): this machine. */
+		const char *host =
+			spec->host[0] && !addr_is_every_interface(spec->host) ? spec->host : NULL;
+
+		rc = getaddrinfo(host, spec->port, &hints, res);
+	}
 	return sb_eai_error(rc);
 }
 

@@ -38,6 +38,9 @@ struct addr_spec {
 /* Families a resolution may return. */
 enum addr_family { ADDR_ANY_FAMILY = 0, ADDR_IPV4 = 4, ADDR_IPV6 = 6 };
 
+/* True for the host of *:PORT, every interface when listening. */
+bool addr_is_every_interface(const char *host);
+
 /* The socket family for it: AF_INET, AF_INET6 or AF_UNSPEC. */
 int addr_af(enum addr_family family);
 
@@ -49,10 +52,11 @@ int addr_parse(const char *s, struct addr_spec *out, const char **why);
 
 /*
  * Resolves spec (TCP or UDP) into a getaddrinfo list, every result kept, in the order
- * connect should try them. passive: for listening (empty host = wildcard). Returns
- * 0 and *res (free with freeaddrinfo), or SB_EAI(code) / -errno.
- * For a passive empty host it returns a single wildcard: [::] (dual-stack) unless
- * family is ADDR_IPV4, then 0.0.0.0.
+ * connect should try them. passive: for listening. Returns 0 and *res (free with
+ * freeaddrinfo), or SB_EAI(code) / -errno.
+ * Listening, the host "*" (*:PORT) is every interface: a single wildcard, [::] (dual-stack)
+ * unless family is ADDR_IPV4, then 0.0.0.0; no host (:PORT) is loopback only: 127.0.0.1, or
+ * ::1 when family is ADDR_IPV6. Connecting, either means this machine.
  */
 int addr_resolve(const struct addr_spec *spec, bool passive, enum addr_family family,
 		 struct addrinfo **res);

@@ -379,12 +379,12 @@ def _echo_at(host, port):
 
 @needs_ipv6
 @pytest.mark.parametrize("flag,want_v4,want_v6", [
-    (None, True, True),   # :PORT listens dual-stack on [::]
+    (None, True, True),   # *:PORT listens dual-stack on [::]
     ("-4", True, False),
     ("-6", False, True),
 ])
 def test_all_interfaces_listener_is_dual_stack_unless_told(serve, flag, want_v4, want_v6):
-    srv = serve(*([flag] if flag else []), "-l", ":0")
+    srv = serve(*([flag] if flag else []), "-l", "*:0")
     _, _, (host, port) = parse_addr(srv.addrs[0])
     assert host == ("0.0.0.0" if flag == "-4" else "::"), srv.addrs[0]
     for h, want in (("127.0.0.1", want_v4), ("::1", want_v6)):

@@ -17,22 +17,40 @@ def test_serve_takes_a_bare_port_or_an_address_as_a_word(serve):
     srv = serve("0")  # serve 5000
     assert srv.addrs[0].startswith("127.0.0.1:")
     line = next(l for l in srv.lines if l.startswith("listening on"))
-    assert "127.0.0.1 only" in line, line  # and says so
+    assert "loopback only" in line, line  # and says so
     srv2 = serve("reverse", "127.0.0.1:0")  # serve SERVICE ADDR
     with srv2.connect() as s:
         s.sendall(b"abc\n")
         assert s.recv(10) == b"cba\n"
     srv3 = serve("-l", "0")  # serve -l 5000
     assert srv3.addrs[0].startswith("127.0.0.1:")
-    srv4 = serve("echo", ":0")  # :PORT keeps its meaning, every interface, and says so
+    srv4 = serve("echo", ":0")  # :PORT: no host given, so loopback too, and says so
+    assert srv4.addrs[0].startswith("127.0.0.1:"), srv4.addrs
     line = next(l for l in srv4.lines if l.startswith("listening on"))
+    assert "loopback only" in line, line
+    srv5 = serve("echo", "*:0")  # every interface is asked for by name, and said
+    line = next(l for l in srv5.lines if l.startswith("listening on"))
     assert "(every interface" in line and ("[::]:" in line or "0.0.0.0:" in line), line
+
+
+def test_listen_without_a_host_is_loopback_and_says_so():
+    for args in (["0"], [":0"], ["-p", "0"]):
+        p = popen([SOCKBOX_BIN, "listen", *args], stdin=subprocess.PIPE,
+                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            line = p.stderr.readline().decode()
+            assert line.startswith("listening on 127.0.0.1:"), (args, line)
+            assert "loopback only" in line, (args, line)
+        finally:
+            kill_proc(p)
 
 
 @pytest.mark.parametrize("args,says", [
     (["-l", "127.0.0.1:5063", "-l", "127.0.0.1:5063"], "-l 127.0.0.1:5063 is given twice"),
-    (["-l", ":5064", "-l", "127.0.0.1:5064"], "overlap: :5064 listens on every address"),
-    (["-l", "udp://127.0.0.1:5065", "-l", "udp://:5065"], "overlap"),
+    (["-l", "*:5064", "-l", "127.0.0.1:5064"], "overlap: *:5064 listens on every address"),
+    (["-l", ":5067", "-l", "127.0.0.1:5067"], "are the same address (127.0.0.1)"),
+    (["5068", "-l", "127.0.0.1:5068"], "are the same address (127.0.0.1)"),
+    (["-l", "udp://127.0.0.1:5065", "-l", "udp://*:5065"], "overlap"),
     (["-4", "-6"], "-4 and -6 together"),
     (["-6", "-l", "127.0.0.1:5066"], "127.0.0.1 is an IPv4 address; -6 asks for IPv6"),
     (["-l", "127.0.0.1:-1"], "port out of range"),

@@ -224,19 +224,64 @@ static void test_resolve_numeric_address_returns_it(void **state)
 	freeaddrinfo(res);
 }
 
-static void test_resolve_passive_empty_host_is_one_wildcard(void **state)
+static void test_resolve_passive_star_is_one_wildcard(void **state)
 {
 	struct addr_spec a;
 	struct addrinfo *res;
 	char buf[ADDR_STR_MAX];
 
 	(void)state;
-	assert_int_equal(addr_parse("udp://:0", &a, NULL), 0);
+	assert_int_equal(addr_parse("udp://*:0", &a, NULL), 0);
+	assert_string_equal(a.host, "*");
 	assert_int_equal(addr_resolve(&a, true, ADDR_IPV4, &res), 0);
 	assert_null(res->ai_next);
 	assert_int_equal(res->ai_socktype, SOCK_DGRAM);
 	assert_string_equal(addr_format(res->ai_addr, res->ai_addrlen, buf, sizeof(buf)),
 			    "0.0.0.0:0");
+	freeaddrinfo(res);
+}
+
+/* :PORT without a host listens on loopback only, like a bare PORT and the default address. */
+static void test_resolve_passive_empty_host_is_loopback(void **state)
+{
+	static const struct {
+		enum addr_family family;
+		const char *want;
+	} cases[] = {
+		{ADDR_ANY_FAMILY, "127.0.0.1:7"},
+		{ADDR_IPV4, "127.0.0.1:7"},
+		{ADDR_IPV6, "[::1]:7"},
+	};
+	struct addr_spec a;
+	struct addrinfo *res;
+	char buf[ADDR_STR_MAX];
+
+	(void)state;
+	assert_int_equal(addr_parse(":7", &a, NULL), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(addr_resolve(&a, true, cases[i].family, &res), 0);
+		assert_null(res->ai_next);
+		assert_string_equal(addr_format(res->ai_addr, res->ai_addrlen, buf, sizeof(buf)),
+				    cases[i].want);
+		freeaddrinfo(res);
+	}
+}
+
+/* Connecting to *:PORT (as ss prints a wildcard listener) reaches this machine. */
+static void test_resolve_active_star_is_this_machine(void **state)
+{
+	struct addr_spec a;
+	struct addrinfo *res, *ai;
+	char buf[ADDR_STR_MAX];
+
+	(void)state;
+	assert_int_equal(addr_parse("*:5050", &a, NULL), 0);
+	assert_int_equal(addr_resolve(&a, false, ADDR_ANY_FAMILY, &res), 0);
+	for (ai = res; ai; ai = ai->ai_next) {
+		addr_format(ai->ai_addr, ai->ai_addrlen, buf, sizeof(buf));
+		if (strcmp(buf, "127.0.0.1:5050") && strcmp(buf, "[::1]:5050"))
+			fail_msg("*:5050 resolved to %s", buf);
+	}
 	freeaddrinfo(res);
 }
 
@@ -269,7 +314,9 @@ int main(void)
 		cmocka_unit_test(test_spec_format_round_trips_through_parse),
 		cmocka_unit_test(test_compact_address_keeps_ip_and_port),
 		cmocka_unit_test(test_resolve_numeric_address_returns_it),
-		cmocka_unit_test(test_resolve_passive_empty_host_is_one_wildcard),
+		cmocka_unit_test(test_resolve_passive_star_is_one_wildcard),
+		cmocka_unit_test(test_resolve_passive_empty_host_is_loopback),
+		cmocka_unit_test(test_resolve_active_star_is_this_machine),
 		cmocka_unit_test(test_resolve_unknown_name_gives_a_resolver_error),
 	};
 

@@ -1,0 +1,1 @@
+sockbox: cannot use TLS: c.pem: no such file or directory
