@@ -13,16 +13,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. bench/lib.sh
+
 SOCKBOX=${SOCKBOX:-build/sockbox}
-PYTHON=${PYTHON:-/usr/bin/python3}
 SECS=${BENCH_SECS:-5}
 RUNS=${ADMIN_RUNS:-3}
 HZ=${ADMIN_SCRAPE_HZ:-10}
-TMP=$(mktemp -d)
-PIDS=()
-PIN0=() PIN1=()
-if (($(nproc) >= 2)); then PIN0=(taskset -c 0) PIN1=(taskset -c 1); fi
-TICK=$(getconf CLK_TCK)
 
 [[ $RUNS =~ ^[1-9]$ ]] || {
 	echo "admin: ADMIN_RUNS must be 1-9" >&2
@@ -33,20 +29,6 @@ TICK=$(getconf CLK_TCK)
 	exit 2
 }
 note() { echo "admin: $*" >&2; }
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-ticks() { # PID: utime+stime
-	local s f
-	s=$(cat "/proc/$1/stat") || return 1
-	s=${s##*) }
-	read -ra f <<<"$s"
-	echo $((f[11] + f[12]))
-}
 
 "${PIN0[@]}" "$SOCKBOX" serve echo --workers 1 -q -l 127.0.0.1:0 --admin 127.0.0.1:0 \
 	>"$TMP/server.log" 2>&1 &
@@ -115,10 +97,10 @@ window() { # off|control|on: one window; prints "msgs/s ns_per_msg scrapes"
 		PIDS+=("$scraper")
 		sleep 0.3 # its start-up outside the window
 	fi
-	before=$(ticks "$SPID")
+	before=$(cpu_ticks "$SPID")
 	json=$("${PIN1[@]}" timeout $((SECS + 60)) "$SOCKBOX" bench "$ADDR" -c 50 -d 16 -s 16 \
 		-t "${SECS}s" --threads 1 --json 2>"$TMP/bench.err" | tail -n 1) || true
-	after=$(ticks "$SPID")
+	after=$(cpu_ticks "$SPID")
 	local scrapes="-"
 	if [[ -n $scraper ]]; then
 		kill -TERM "$scraper"

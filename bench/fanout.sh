@@ -12,42 +12,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. bench/lib.sh
+
 SOCKBOX=${SOCKBOX:-build/sockbox}
-PYTHON=${PYTHON:-/usr/bin/python3}
 SECS=${BENCH_SECS:-5}
 SUBS=${FANOUT_SUBS:-1000}
 SENDERS=${FANOUT_SENDERS:-4}
 # shellcheck disable=SC2206
 RATES=(${FANOUT_RATES:-1000 4000 8000 16000})
 OUT=build/bench
-TMP=$(mktemp -d)
-PIDS=()
-PIN0=() PIN1=()
-if (($(nproc) >= 2)); then PIN0=(taskset -c 0) PIN1=(taskset -c 1); fi
 ulimit -n $((SUBS * 3 + 1000)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-TICK=$(getconf CLK_TCK)
 
 note() { echo "fanout: $*" >&2; }
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-ticks() { # PIDS...: utime+stime summed
-	local s f sum=0 pid
-	for pid in "$@"; do
-		s=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-		s=${s##*) }
-		read -ra f <<<"$s"
-		sum=$((sum + f[11] + f[12]))
-	done
-	echo "$sum"
-}
-free_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 stop() {
 	local p
 	for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -91,10 +67,10 @@ declare -A ROW
 measure() { # NAME RATE MODE PORTS SERVER_PIDS...
 	local name=$1 rate=$2 mode=$3 ports=$4 before after json
 	shift 4
-	before=$(ticks "$@")
+	before=$(cpu_ticks "$@")
 	json=$("${PIN1[@]}" timeout $((SECS + 60)) "$OUT/fanout" "$mode" 127.0.0.1 "$ports" "$SUBS" \
 		"$SENDERS" "$rate" "$SECS" 2>"$TMP/err" | tail -n 1) || true
-	after=$(ticks "$@")
+	after=$(cpu_ticks "$@")
 	note "$name at $rate/s: ${json:-failed: $(head -c 300 "$TMP/err")}"
 	ROW[$name,$rate]=$("$PYTHON" -c '
 import json, sys

@@ -10,25 +10,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. bench/lib.sh
+
 SOCKBOX=${SOCKBOX:-build/sockbox}
-PYTHON=${PYTHON:-/usr/bin/python3}
 # shellcheck disable=SC2206 # a list of numbers
 NS=(${QUEUED_NS:-0 1000 2000 5000 10000})
 NOBUDGET_MAX=${QUEUED_NOBUDGET_MAX:-2000}
-TMP=$(mktemp -d)
-PIDS=()
-PIN0=() PIN1=()
-if (($(nproc) >= 2)); then PIN0=(taskset -c 0) PIN1=(taskset -c 1); fi
 ulimit -n 20000 2>/dev/null || true
 
 note() { echo "queued: $*" >&2; }
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+rss_mib() { awk -v kb="$(rss_kb "$1")" 'BEGIN { printf "%.1f", kb / 1024 }'; }
 
 # row N BUDGET: one line of the table.
 row() {

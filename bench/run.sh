@@ -32,6 +32,7 @@
 #   PYTHON=/usr/bin/python3 interpreter for threaded_echo.py, hold_conns.py and JSON parsing
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 SECS=${BENCH_SECS:-5}
 RUNS=${BENCH_RUNS:-1}
@@ -43,7 +44,6 @@ CASES=(${BENCH_CASES:-a b c d})
 # shellcheck disable=SC2206
 SERVERS=(${BENCH_SERVERS:-sockbox1 sockboxN ref_echo uv_echo python socat})
 SOCKBOX=${SOCKBOX:-build/sockbox}
-PYTHON=${PYTHON:-/usr/bin/python3}
 OUT=build/bench
 CFLAGS=(-std=gnu11 -O2 -Wall -Wextra)
 PKGS=(pkg-config libuv1-dev redis-server redis-tools sockperf iperf3 socat procps valgrind
@@ -103,17 +103,9 @@ if ((IDLE_CONNS + 100 > $(ulimit -n))); then
 	note "open-file limit is $(ulimit -n); the idle case uses $IDLE_CONNS connections"
 fi
 
-# Single-threaded servers on CPU 0, every client on CPU 1. With one CPU nothing is pinned.
-PIN0=() PIN1=()
-# shellcheck disable=SC2034 # PIN0, NOPIN: used through the nameref in start()
-if ((NCPU >= 2)); then
-	PIN0=(taskset -c 0) PIN1=(taskset -c 1)
-else
-	note "only one CPU: not pinning; numbers will be noisy"
-fi
-TICK=$(getconf CLK_TCK)
-TMP=$(mktemp -d)
-PIDS=()
+# Single-threaded servers on CPU 0 (PIN0), every client on CPU 1 (PIN1), as bench/lib.sh set
+# them; with one CPU nothing is pinned.
+((NCPU >= 2)) || note "only one CPU: not pinning; numbers will be noisy"
 FAILED=0
 
 alive() { # PID: running (a zombie counts as gone)
@@ -143,18 +135,15 @@ forget() { # PID: reaped; drop it from PIDS, as its number may be reused
 	return 0
 }
 
+# The servers are stopped, not killed: at exit (bench/lib.sh's trap) as between cases.
 # shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
+bench_cleanup() {
 	local pid
 	for pid in "${PIDS[@]}"; do
 		alive "$pid" && stop_pid "$pid"
 	done
 	rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-children() { ps -o pid= --ppid "$1" 2>/dev/null || true; }
 
 # ticks PID: CPU time of PID (every thread) and of its children, live or reaped:
 # utime+stime+cutime+cstime (fields 14-17 of /proc/PID/stat), the same for each live child.
@@ -180,18 +169,8 @@ settle() {
 	note "children of $1 still running after 10 s"
 }
 
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
-free_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-listening() { # PORT: a TCP socket listens on it (any address)
-	local hex
-	printf -v hex '%04X' "$1"
-	grep -qE "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:[0-9A-F]+ 0A " /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
 
 # jfields JSON KEY...: the values (dotted keys for nested objects), one line, "-" for null.
 jfields() {

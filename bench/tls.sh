@@ -17,57 +17,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. bench/lib.sh
+
 SOCKBOX=${SOCKBOX:-build/sockbox}
-PYTHON=${PYTHON:-/usr/bin/python3}
 SECS=${BENCH_SECS:-5}
 RUNS=${BENCH_RUNS:-1}
 IDLE=${TLS_IDLE_CONNS:-5000}
 OUT=build/bench
-TMP=$(mktemp -d)
-PIDS=()
-PIN0=() PIN1=()
-if (($(nproc) >= 2)); then PIN0=(taskset -c 0) PIN1=(taskset -c 1); fi
 ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 ((IDLE * 2 + 2000 <= $(ulimit -n))) || IDLE=$((($(ulimit -n) - 2000) / 2)) # the terminators need two fds a connection
-TICK=$(getconf CLK_TCK)
 NGINX_MOD=/usr/lib/nginx/modules/ngx_stream_module.so
 
 note() { echo "tls: $*" >&2; }
 have() { command -v "$1" >/dev/null; }
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # CPU ticks of PID and its threads (utime+stime) and of its children (nginx's worker).
-ticks() {
-	local s f pid sum=0
-	for pid in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null || true); do
-		s=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-		s=${s##*) }
-		read -ra f <<<"$s"
-		sum=$((sum + f[11] + f[12]))
-	done
-	echo "$sum"
-}
+# shellcheck disable=SC2046 # the children: one PID a word
+ticks() { cpu_ticks "$1" $(children "$1"); }
 rss_tree_kb() { # PID and its children
 	local pid sum=0
-	for pid in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null || true); do
+	for pid in "$1" $(children "$1"); do
 		sum=$((sum + $(rss_kb "$pid" 2>/dev/null || echo 0)))
 	done
 	echo "$sum"
-}
-free_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-listening() {
-	local hex
-	printf -v hex '%04X' "$1"
-	grep -qE "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:[0-9A-F]+ 0A " /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 wait_port() { # PID PORT LOG
 	local i
