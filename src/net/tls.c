@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -106,64 +107,24 @@ out_free:
 	return -EINVAL;
 }
 
-static int b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-static int hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int tls_pin_parse(const char *pin, unsigned char out[32])
 {
-	size_t n, i;
-	unsigned acc = 0;
-	int bits = 0, o = 0;
+	unsigned char b64[33]; /* 44 digits decode to 33 bytes, the last one padding */
+	size_t n, len = 0;
 
 	if (strncmp(pin, "sha256:", 7))
 		return -EINVAL;
 	pin += 7;
 	n = strlen(pin);
-	if (n == 64) { /* hex */
-		for (i = 0; i < 32; i++) {
-			int h = hex_value(pin[2 * i]), l = hex_value(pin[2 * i + 1]);
-
-			if (h < 0 || l < 0)
-				return -EINVAL;
-			out[i] = (unsigned char)(h << 4 | l);
-		}
-		return 0;
-	}
-	if (n != 44 || strcmp(pin + 43, "=")) /* base64 of 32 bytes: 43 digits and one '=' */
+	if (n == 64) /* hex, no separators */
+		return OPENSSL_hexstr2buf_ex(out, 32, &len, pin, '\0') == 1 && len == 32 ? 0
+											 : -EINVAL;
+	/* base64 of 32 bytes: 43 digits and one '=' */
+	if (n != 44 || strchr(pin, '=') != pin + 43 ||
+	    EVP_DecodeBlock(b64, (const unsigned char *)pin, 44) != 33)
 		return -EINVAL;
-	for (i = 0; i < 43; i++) {
-		int v = b64_value((unsigned char)pin[i]);
-
-		if (v < 0)
-			return -EINVAL;
-		acc = acc << 6 | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o < 32)
-				out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return o == 32 ? 0 : -EINVAL;
+	memcpy(out, b64, 32);
+	return 0;
 }
 
 int tls_client_ctx_new(const struct tls_client_opts *o, struct tls_ctx **out, char *why,
