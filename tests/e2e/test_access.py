@@ -110,7 +110,7 @@ def test_sighup_rereads_the_access_file(serve, tmp_path):
 def test_a_broken_access_file_at_start_is_an_error_naming_the_line(tmp_path):
     from conftest import sockbox
     rules = tmp_path / "access"
-    rules.write_text("allow 127.0.0.0/8\n\nmaybe 10.0.0.0/8\n")
+    rules.write_text("allow 127.0.0.0/8\n\nmaybe 192.0.2.0/24\n")
     r = sockbox("serve", "--access-file", str(rules), "-l", "127.0.0.1:0", timeout=15)
     assert r.returncode == 1
     assert f"{rules}:3" in r.stderr.decode()

@@ -59,7 +59,7 @@ def test_malformed_oversized_and_slow_headers_are_closed_with_a_reason(serve):
         good.sendall(v1("192.0.2.1", 1111) + b"hi")
         assert recv_exact(good, 2) == b"hi"
         for bad in (b"GET / HTTP/1.1\r\n\r\n",                 # not a PROXY header
-                    b"PROXY TCP4 1.2.3.4 5.6.7.8 99999 80\r\n",  # port out of range
+                    b"PROXY TCP4 192.0.2.1 198.51.100.1 99999 80\r\n",  # port out of range
                     b"PROXY " + b"x" * 200,                     # a v1 line past 107 bytes
                     V2_SIG + b"\x21\x11\xff\xff"):               # v2 length past the limit
             with srv.connect() as s:
