@@ -23,7 +23,7 @@ struct listen_cli {
 	struct addr_spec spec;
 	char target[ADDR_STR_MAX + ADDR_HOST_MAX];
 	enum addr_family family;
-	bool keep, verbose, quit_set, hostless;
+	bool keep, verbose, quit_set;
 	const char *port_opt; /* -p PORT (nc -l -p) */
 	const char *hexdump_path;
 	struct pump_opts po;
@@ -251,14 +251,12 @@ static int parse_target(struct listen_cli *lc, int n, char **args)
 {
 	char joined[ADDR_HOST_MAX + ADDR_PORT_MAX + 4];
 	char *pair[2];
-	bool no_host = false;
 	int rc;
 
 	if (lc->port_opt) {
 		if (n > 1)
 			return cli_usage_error("listen", "too many arguments");
-		no_host = n == 0;
-		pair[0] = n ? args[0] : lc->family == ADDR_IPV6 ? "::1" : "127.0.0.1";
+		pair[0] = n ? args[0] : ""; /* -p PORT alone: as :PORT */
 		pair[1] = (char *)lc->port_opt;
 		args = pair;
 		n = 2;
@@ -272,7 +270,6 @@ static int parse_target(struct listen_cli *lc, int n, char **args)
 	rc = cli_target("listen", n, args, lc->target, sizeof(lc->target), &lc->spec);
 	if (rc)
 		return rc;
-	lc->hostless = no_host || (lc->spec.transport != ADDR_UNIX && !lc->spec.host[0]);
 	if ((rc = cli_family_check("listen", lc->spec.host, lc->family)))
 		return rc;
 	if (lc->spec.tls)
@@ -326,7 +323,7 @@ static int run(struct listen_cli *lc)
 	pump_init(&lc->pump, lc->loop, &lc->po, on_end, lc);
 	if ((rc = open_listener(lc)))
 		goto out_loop;
-	cli_ready(lc->bound, lc->hostless);
+	cli_ready(lc->bound, lc->spec.transport != ADDR_UNIX && !lc->spec.host[0]);
 	loop_io_init(&lc->lio, lc->lfd, on_accept, lc);
 	rc = loop_io_set(lc->loop, &lc->lio, EPOLLIN);
 	if (!rc)

@@ -204,7 +204,6 @@ struct serve_opts {
 	char exec_path[4096];
 	int adopt_fds[SERVER_MAX_LISTENERS]; /* from systemd (LISTEN_FDS) */
 	bool adopt_tls[SERVER_MAX_LISTENERS];
-	bool hostless[SERVER_MAX_LISTENERS]; /* given as PORT or :PORT: loopback only */
 	char banner[BANNER_MAX];
 };
 
@@ -226,8 +225,6 @@ static int add_listen(struct serve_opts *o, const char *arg)
 	}
 	if (addr_parse(arg, &o->cfg.listen[o->cfg.nlisten], &why) < 0)
 		return cli_usage_error("serve", "-l %s: %s", arg, why);
-	o->hostless[o->cfg.nlisten] = o->cfg.listen[o->cfg.nlisten].transport != ADDR_UNIX &&
-				      !o->cfg.listen[o->cfg.nlisten].host[0];
 	o->cfg.nlisten++;
 	return 0;
 }
@@ -794,7 +791,7 @@ static void announce(const struct serve_opts *o, const char *name)
 	const char *port = strrchr(name, ':');
 
 	for (size_t i = 0; i < o->cfg.nlisten; i++)
-		if (o->hostless[i] && port &&
+		if (o->cfg.listen[i].transport != ADDR_UNIX && !o->cfg.listen[i].host[0] && port &&
 		    (!strcmp(o->cfg.listen[i].port, port + 1) ||
 		     !strcmp(o->cfg.listen[i].port, "0"))) {
 			cli_ready(name, true);
